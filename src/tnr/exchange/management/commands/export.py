@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tnr.exchange import export
+from tnr.exchange.management.commands._common import get_organisation
+from tnr.records.models import Incident
+
+
+class Command(BaseCommand):
+    help = "Export an organisation's incidents as JSON, flat CSV or a Frictionless Data Package."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--format", choices=["json", "csv", "datapackage"], default="json")
+        parser.add_argument("--organisation", "-o", required=True, help="slug of the organisation")
+        parser.add_argument(
+            "--output", type=Path,
+            help="file (json, csv; default: standard output) or folder (datapackage, required)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        organisation = get_organisation(options["organisation"])
+        incidents = Incident.objects.filter(organisation=organisation)
+        fmt, output = options["format"], options["output"]
+        if fmt == "datapackage":
+            if output is None:
+                raise CommandError("--output FOLDER is required for a data package")
+            path = export.write_datapackage(incidents, output, title=f"{organisation.name}: TNR incidents")
+            self.stderr.write(f"wrote {path}")
+            return
+        out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout  # noqa: SIM115
+        try:
+            if fmt == "json":
+                counts = export.write_json(incidents, out, organisation=organisation.name)
+                message = f"{counts['incidents']:,} incidents"
+            else:
+                message = f"{export.write_flat_csv(incidents, out):,} rows"
+        finally:
+            if output:
+                out.close()
+        self.stderr.write(f"exported {message}" + (f" to {output}" if output else ""))

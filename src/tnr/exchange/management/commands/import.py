@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tnr.exchange.importer import ImportFailed, import_file
+from tnr.exchange.management.commands._common import get_organisation, progress_bar
+
+
+class Command(BaseCommand):
+    help = "Import an exchange file into an organisation, all or nothing."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--organisation", "-o", required=True, help="slug of the receiving organisation")
+        parser.add_argument("--mapping", type=Path, help="crosswalk mapping file for an outside dataset")
+        parser.add_argument("--synthetic", action="store_true", help="mark the incidents as synthetic demo data")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: Path = options["file"]
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        organisation = get_organisation(options["organisation"])
+        bar, progress = progress_bar(path, options["quiet"])
+        try:
+            report = import_file(
+                path, organisation, mapping=options["mapping"],
+                synthetic=True if options["synthetic"] else None, progress=progress,
+            )
+        except ImportFailed as exc:
+            raise CommandError(exc.report.summary()) from None
+        finally:
+            if bar:
+                bar.close()
+        self.stdout.write(report.summary())

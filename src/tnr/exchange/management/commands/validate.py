@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tnr.exchange.importer import validate_file
+from tnr.exchange.management.commands._common import progress_bar
+
+
+class Command(BaseCommand):
+    help = "Check an exchange file (CSV, XLSX or JSON; or any file with --mapping) without importing it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--mapping", type=Path, help="crosswalk mapping file for an outside dataset")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: Path = options["file"]
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        bar, progress = progress_bar(path, options["quiet"])
+        report = validate_file(path, mapping=options["mapping"], progress=progress)
+        if bar:
+            bar.close()
+        if not report.ok:
+            raise CommandError(report.summary())
+        self.stdout.write(report.summary())

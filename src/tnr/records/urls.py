@@ -1,0 +1,10 @@
+from django.urls import path
+
+from tnr.records import views
+
+app_name = "records"
+
+urlpatterns = [
+    path("", views.incident_list, name="incident-list"),
+    path("<uuid:uid>/", views.incident_detail, name="incident-detail"),
+]

@@ -1,0 +1,177 @@
+"""Django settings for TNR Observatory.
+
+Every value is read from the environment (see README "Settings"). With ``TNR_ENV=development``
+(the default) the project runs on an embedded SQLite database with a throw-away secret key;
+that default refuses to start with ``DEBUG=False`` so it can never reach production by
+accident. Production (``TNR_ENV=production``) requires every secret to be given explicitly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+from tnr.core.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BASE_DIR.parent.parent
+VAR_DIR = Path(env_str("TNR_VAR_DIR", str(PROJECT_DIR / "var")))
+
+TNR_ENV = env_str("TNR_ENV", "development")
+if TNR_ENV not in {"development", "production", "test"}:
+    raise ImproperlyConfigured(f"TNR_ENV={TNR_ENV!r} must be development, production or test")
+
+DEBUG = env_bool("TNR_DEBUG", TNR_ENV == "development")
+
+if TNR_ENV == "production":
+    SECRET_KEY = env_secret("TNR_SECRET_KEY")
+    if DEBUG:
+        raise ImproperlyConfigured("TNR_DEBUG must be off in production")
+else:
+    # A fixed, public development key: fine on a laptop, worthless anywhere else, which is why
+    # this branch refuses to run with DEBUG off (the mark of a real deployment).
+    SECRET_KEY = env_secret("TNR_SECRET_KEY", "development-only-insecure-key-do-not-deploy")
+    if not DEBUG and TNR_ENV == "development":
+        raise ImproperlyConfigured(
+            "TNR_ENV=development with TNR_DEBUG off: set TNR_ENV=production and give "
+            "TNR_SECRET_KEY (or TNR_SECRET_KEY_FILE) and TNR_DATABASE_URL for a deployment"
+        )
+
+ALLOWED_HOSTS = env_list("TNR_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "tnr.core",
+    "tnr.accounts",
+    "tnr.taxonomy",
+    "tnr.records",
+    "tnr.exchange",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tnr.core.middleware.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "tnr.urls"
+WSGI_APPLICATION = "tnr.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tnr.core.context_processors.site",
+            ],
+        },
+    }
+]
+
+
+def _database_from_url(url: str) -> dict[str, object]:
+    parsed = urlparse(url)
+    if parsed.scheme in {"sqlite", "sqlite3"}:
+        path = unquote(parsed.path)
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path or ":memory:"}
+    if parsed.scheme in {"postgres", "postgresql"}:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parsed.path.lstrip("/")),
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "",
+            "PORT": str(parsed.port or ""),
+            "CONN_MAX_AGE": 60,
+        }
+    raise ImproperlyConfigured(
+        f"TNR_DATABASE_URL scheme {parsed.scheme!r} is not supported (use sqlite:/// or postgresql://)"
+    )
+
+
+if TNR_ENV == "production":
+    DATABASES = {"default": _database_from_url(env_secret("TNR_DATABASE_URL"))}
+else:
+    DATABASES = {
+        "default": _database_from_url(
+            env_secret("TNR_DATABASE_URL", f"sqlite:///{VAR_DIR / 'tnr.sqlite3'}")
+        )
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] != ":memory:":
+        Path(str(DATABASES["default"]["NAME"])).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets the web server read while an import writes; IMMEDIATE avoids lock upgrades.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        "transaction_mode": "IMMEDIATE",
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = VAR_DIR / "media"
+
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "records:incident-list"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+SESSION_COOKIE_AGE = env_int("TNR_SESSION_SECONDS", 8 * 3600, minimum=60)
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Strict"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("TNR_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_HSTS_SECONDS = env_int("TNR_HSTS_SECONDS", 31536000, minimum=0)
+
+# Uploads: imports stream from a temporary file; anything larger is refused with a message.
+TNR_MAX_IMPORT_BYTES = env_int("TNR_MAX_IMPORT_BYTES", 200 * 1024 * 1024, minimum=1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # django.server logs request lines including client addresses; keep it quiet.
+    "loggers": {
+        "django.server": {"handlers": [], "level": "ERROR", "propagate": False},
+        "tnr": {"handlers": ["console"], "level": env_str("TNR_LOG_LEVEL", "INFO")},
+    },
+}
+
+TNR_DEMO = env_bool("TNR_DEMO", False)

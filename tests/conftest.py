@@ -1,0 +1,22 @@
+"""Shared test set-up: cheap crypto, vocabularies present, the shared data folder located."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+# Password hashing is deliberately slow in production; tests need speed, not strength.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    path = SHARED / "data"
+    if not path.is_dir():
+        pytest.skip(f"shared data folder not found at {path}")
+    return path
