@@ -46,6 +46,14 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+def is_foreign(url: str, base_url: str) -> bool:
+    """True when ``url`` goes anywhere but the live server (data: URLs stay in the page)."""
+    if url.startswith("data:"):
+        return False
+    own, other = urlsplit(base_url), urlsplit(url)
+    return (other.scheme, other.netloc) != (own.scheme, own.netloc)
+
+
 @dataclass
 class PageLog:
     """What a page did: every request URL and every console message."""
@@ -55,13 +63,7 @@ class PageLog:
     page_errors: list[str] = field(default_factory=list)
 
     def foreign_requests(self, base_url: str) -> list[str]:
-        own = urlsplit(base_url)
-        return [
-            url
-            for url in self.requests
-            if not url.startswith("data:")
-            and (urlsplit(url).scheme, urlsplit(url).netloc) != (own.scheme, own.netloc)
-        ]
+        return [url for url in self.requests if is_foreign(url, base_url)]
 
     def csp_violations(self) -> list[str]:
         return [m for m in self.console if "Content Security Policy" in m or "Content-Security-Policy" in m]
@@ -75,6 +77,15 @@ def _page(browser: Any, live_server: Any, *, javascript: bool) -> Iterator[Any]:
     page.on("request", lambda request: log.requests.append(request.url))
     page.on("console", lambda message: log.console.append(f"{message.type}: {message.text}"))
     page.on("pageerror", lambda error: log.page_errors.append(str(error)))
+
+    def only_live_server(route: Any) -> None:
+        # Recorded by the "request" listener above; aborted so nothing leaves the machine.
+        if is_foreign(route.request.url, live_server.url):
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", only_live_server)
     page.log = log
     yield page
     context.close()

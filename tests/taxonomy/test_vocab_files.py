@@ -102,7 +102,16 @@ REQUIRED_CODES: dict[str, list[str]] = {
         "other",
         "unknown",
     ],
-    "source_type": ["testimony", "ngo", "media", "court", "government", "un", "social_media", "other"],
+    "source_type": [
+        "testimony",
+        "ngo",
+        "media",
+        "court",
+        "government",
+        "un",
+        "social_media",
+        "other",
+    ],
 }
 
 TACTIC_GROUPS = {
@@ -187,7 +196,8 @@ def test_codes_are_well_formed_and_unique(filename):
     codes = [t["code"] for t in raw(filename)["terms"]]
     assert len(codes) == len(set(codes))
     for code in codes:
-        assert CODE_RE.match(code) and len(code) <= 40, code
+        assert CODE_RE.match(code), code
+        assert len(code) <= 40, code
 
 
 @pytest.mark.parametrize("filename", list(vocab.VOCABULARY_FILES.values()))
@@ -236,7 +246,9 @@ def test_scheme_categories_are_the_published_ones():
     assert scheme_codes("ohchr_sdg16101_victim_group") == set(VICTIM_GROUPS.values())
     assert scheme_codes("freedom_house") == set(FREEDOM_HOUSE.values())
     for name, scheme in vocab.load_schemes().items():
-        assert scheme.citation and scheme.title and scheme.publisher, name
+        assert scheme.citation, name
+        assert scheme.title, name
+        assert scheme.publisher, name
         assert all(c.definition for c in scheme.categories), name
 
 
@@ -367,7 +379,8 @@ def test_field_crosswalks_point_at_real_fields():
     esf = {f["code"] for f in RAW_SCHEMES["huridocs"]["fields"]}
     acled = {f["code"] for f in RAW_SCHEMES["acled"]["fields"]}
     for row in rows:
-        assert set(row.huridocs) <= esf and set(row.acled) <= acled, row
+        assert set(row.huridocs) <= esf, row
+        assert set(row.acled) <= acled, row
         assert row.note or (row.huridocs and row.acled), row
         assert row.vocabulary is None or row.vocabulary in vocab.VOCABULARY_FILES
     fields = {(r.entity, r.field) for r in rows}
@@ -554,6 +567,30 @@ BROKEN_TERMS = [
     pytest.param(_set(1, "precedence", 0), "assault", "precedence", id="zero-precedence"),
     pytest.param(_set(2, "precedence", 4), "smear", "precedence", id="precedence-gap"),
     pytest.param(_set(2, "precedence", 2), "smear", "precedence 2", id="precedence-twice"),
+    pytest.param(_set(1, "examples", ["ok", " "]), "assault", "example", id="blank-example"),
+    pytest.param(_set(1, "crosswalks", "x"), "assault", "'crosswalks'", id="crosswalks-not-map"),
+    pytest.param(
+        _set(1, "crosswalk_notes", {"huridocs": " "}), "assault", "huridocs", id="blank-note"
+    ),
+    pytest.param(
+        _crosswalk(1, "huridocs", {"term": "x"}), "assault", "text or null", id="huridocs-shape"
+    ),
+    pytest.param(
+        _crosswalk(1, "acled", {"event_type": "Bombings", "sub_event_type": "Attack"}),
+        "assault",
+        "unknown event_type",
+        id="bad-acled-event-type",
+    ),
+    pytest.param(
+        _crosswalk(
+            1,
+            "acled",
+            {"event_type": "Violence against civilians", "sub_event_type": "Attack", "dead": 1},
+        ),
+        "assault",
+        "only event_type",
+        id="acled-extra-key",
+    ),
 ]
 
 
@@ -575,18 +612,50 @@ def test_malformed_term_is_refused_naming_file_and_term(tmp_path, change, code, 
     assert fragment in message
 
 
-def test_term_of_a_vocabulary_without_groups_cannot_have_a_group(tmp_path):
-    doc = {
-        "vocabulary": "outcome",
+def _one_term_doc(name: str, term: dict[str, Any]) -> dict[str, Any]:
+    base = {"code": "x", "label": "X", "definition": "A plain definition.", "examples": ["e"]}
+    return {
+        "vocabulary": name,
         "version": 1,
-        "title": "Outcomes",
+        "title": "Test",
         "description": "Test.",
-        "terms": [
-            {"code": "killed", "label": "Killed", "group": "x", "definition": "Died.", "examples": ["e"]}
-        ],
+        "terms": [{**base, **term}],
     }
-    with pytest.raises(vocab.VocabularyError, match=r"outcomes_x\.yaml: term 'killed': has group"):
-        vocab.load_vocabulary_file(_write(tmp_path, doc, "outcomes_x.yaml"))
+
+
+def _actor_doc(acled: Any) -> dict[str, Any]:
+    doc = _one_term_doc(
+        "actor_type", {"group": "unknown", "crosswalks": {"acled": acled, "huridocs": "x"}}
+    )
+    doc["groups"] = [{"code": "unknown", "label": "Unknown", "definition": "Not known."}]
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "fragment"),
+    [
+        (_actor_doc("Police"), "unknown actor type 'Police'"),
+        (_actor_doc({"event_type": "Battles"}), "expected an ACLED actor type"),
+        (_one_term_doc("location_type", {"crosswalks": {"acled": 5}}), "mapping or an actor"),
+        (_one_term_doc("outcome", {"group": "x"}), "has group 'x' but the file defines no groups"),
+    ],
+)
+def test_vocabulary_specific_rules(tmp_path, doc, fragment):
+    path = _write(tmp_path, doc, "one.yaml")
+    with pytest.raises(vocab.VocabularyError, match=r"^one\.yaml: term 'x': ") as error:
+        vocab.load_vocabulary_file(path)
+    assert fragment in str(error.value)
+
+
+def test_term_that_is_not_a_mapping_or_has_no_code_is_named_by_position(tmp_path):
+    doc = _tactic_doc()
+    doc["terms"][1] = "assault"
+    with pytest.raises(vocab.VocabularyError, match=r"tactics_broken\.yaml: term #2 must be"):
+        vocab.load_vocabulary_file(_write(tmp_path, doc))
+    doc = _tactic_doc()
+    del doc["terms"][1]["code"]
+    with pytest.raises(vocab.VocabularyError, match=r"tactics_broken\.yaml: term #2: 'code'"):
+        vocab.load_vocabulary_file(_write(tmp_path, doc))
 
 
 @pytest.mark.parametrize(
@@ -600,6 +669,10 @@ def test_term_of_a_vocabulary_without_groups_cannot_have_a_group(tmp_path):
         (lambda d: d.update(extra_key=1), "unknown top-level"),
         (lambda d: d["groups"].append(dict(d["groups"][0])), "duplicate group"),
         (lambda d: d["groups"][0].pop("definition"), "group 'direct'"),
+        (lambda d: d.update(groups="direct"), "'groups' must be a list"),
+        (lambda d: d.update(groups=["direct"]), "group #1 must be a mapping"),
+        (lambda d: d["groups"][0].update(colour="red"), "unknown key(s) colour"),
+        (lambda d: d["groups"][0].pop("code"), "group #1: 'code' is missing"),
     ],
 )
 def test_malformed_file_header_is_refused_naming_the_file(tmp_path, change, fragment):
@@ -609,6 +682,11 @@ def test_malformed_file_header_is_refused_naming_the_file(tmp_path, change, frag
     with pytest.raises(vocab.VocabularyError, match=re.escape(fragment)) as error:
         vocab.load_vocabulary_file(path)
     assert str(error.value).startswith(path.name)
+
+
+def test_file_that_is_not_a_mapping_is_refused(tmp_path):
+    with pytest.raises(vocab.VocabularyError, match="expected a mapping at the top level"):
+        vocab.load_vocabulary_file(_write(tmp_path, "- killing\n- assault\n"))
 
 
 def test_file_for_another_vocabulary_is_refused(tmp_path):
@@ -630,7 +708,7 @@ def test_python_tags_are_never_executed(tmp_path):
 
 
 def test_missing_file_is_refused(tmp_path):
-    with pytest.raises(vocab.VocabularyError, match="nothing.yaml: cannot read"):
+    with pytest.raises(vocab.VocabularyError, match=r"nothing\.yaml: cannot read"):
         vocab.load_vocabulary_file(tmp_path / "nothing.yaml")
 
 
@@ -649,6 +727,51 @@ def test_malformed_schemes_file_is_refused(tmp_path):
         vocab.load_schemes_file(_write(tmp_path, doc, "schemes.yaml"))
 
 
+def _schemes_change(change):
+    def apply(doc: dict[str, Any]) -> None:
+        change(doc["schemes"])
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: d.clear(), "'schemes' mapping"),
+        (_schemes_change(lambda s: s.update(extra="text")), "scheme 'extra': must be a mapping"),
+        (_schemes_change(lambda s: s["freedom_house"].pop("categories")), "needs 'categories'"),
+        (_schemes_change(lambda s: s.pop("acled")), "scheme 'acled' is missing"),
+        (
+            _schemes_change(lambda s: s["freedom_house"].update(categories="assault")),
+            "'category' must be a list",
+        ),
+        (
+            _schemes_change(lambda s: s["freedom_house"]["categories"].append("rendition")),
+            "category #7 must be a mapping",
+        ),
+        (
+            _schemes_change(lambda s: s["acled"]["actor_types"][0].pop("code")),
+            "actor type #1: 'code' is missing",
+        ),
+        (
+            _schemes_change(lambda s: s["acled"]["categories"][0].update(sub_types="Armed clash")),
+            "'sub_types' must be a list",
+        ),
+        (
+            _schemes_change(lambda s: s["freedom_house"]["categories"][0].update(code="Murder")),
+            "bad code 'Murder'",
+        ),
+    ],
+)
+def test_malformed_schemes_file_is_refused_naming_the_file(tmp_path, change, fragment):
+    doc = copy.deepcopy(raw(vocab.SCHEMES_FILE))
+    change(doc)
+    path = _write(tmp_path, doc, "schemes.yaml")
+    with pytest.raises(vocab.VocabularyError, match=r"^schemes\.yaml: ") as error:
+        vocab.load_schemes_file(path)
+    assert fragment in str(error.value)
+
+
 def test_crosswalk_values_are_checked_against_the_given_schemes(tmp_path):
     doc = copy.deepcopy(raw(vocab.SCHEMES_FILE))
     doc["schemes"]["freedom_house"]["categories"] = [
@@ -664,10 +787,43 @@ def test_malformed_field_crosswalk_is_refused(tmp_path):
     doc["entities"]["act"][0]["huridocs"] = ["9999"]
     field = doc["entities"]["act"][0]["field"]
     path = _write(tmp_path, doc, "fields.yaml")
-    with pytest.raises(vocab.VocabularyError, match=rf"fields\.yaml: act\.{field}: huridocs .*9999"):
+    with pytest.raises(
+        vocab.VocabularyError, match=rf"fields\.yaml: act\.{field}: huridocs .*9999"
+    ):
         vocab.load_field_crosswalks_file(path)
 
     doc = copy.deepcopy(raw(vocab.FIELD_CROSSWALKS_FILE))
     doc["entities"]["incident"].append({"field": "mood", "huridocs": [], "acled": []})
     with pytest.raises(vocab.VocabularyError, match=r"incident\.mood: .*'note'"):
         vocab.load_field_crosswalks_file(_write(tmp_path, doc, "fields.yaml"))
+
+
+def _entities_change(change):
+    def apply(doc: dict[str, Any]) -> None:
+        change(doc["entities"])
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: d.pop("entities"), "'entities' mapping"),
+        (_entities_change(lambda e: e.update(act="primary_tactic")), "must be a list of fields"),
+        (_entities_change(lambda e: e["act"].append("outcome")), "act field #"),
+        (_entities_change(lambda e: e["act"].append(dict(e["act"][0]))), "duplicate field"),
+        (_entities_change(lambda e: e["act"][0].update(esf=["2109"])), "unknown key(s) esf"),
+        (_entities_change(lambda e: e["act"][0].update(acled="notes")), "'acled' must be a list"),
+        (
+            _entities_change(lambda e: e["act"][0].update(vocabulary="tactics")),
+            "unknown vocabulary 'tactics'",
+        ),
+    ],
+)
+def test_malformed_field_crosswalk_file_is_refused_naming_the_file(tmp_path, change, fragment):
+    doc = copy.deepcopy(raw(vocab.FIELD_CROSSWALKS_FILE))
+    change(doc)
+    path = _write(tmp_path, doc, "fields.yaml")
+    with pytest.raises(vocab.VocabularyError, match=r"^fields\.yaml: ") as error:
+        vocab.load_field_crosswalks_file(path)
+    assert fragment in str(error.value)
