@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from django.conf import settings
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tnr.settings")
+from django.conf import settings  # noqa: E402
 
 # Password hashing is deliberately slow in production; tests need speed, not strength.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

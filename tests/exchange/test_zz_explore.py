@@ -1,21 +1,18 @@
 import json, pytest
 from tests.exchange.conftest import *
-from tnr.exchange.importer import import_file, ImportFailed
+from tnr.exchange.importer import import_file, ImportFailed, validate_file
+from tnr.exchange import schema as sch
+from tnr.methods.simulate import SimulationConfig, simulate
+import jsonschema
 
 @pytest.mark.django_db
-def test_explore(rich, org2, tmp_path):
-    d1 = export_json(rich)
-    p = tmp_path / "x.json"; p.write_text(json.dumps(d1), encoding="utf-8")
-    try:
-        import_file(p, org2)
-    except ImportFailed as e:
-        print(e); raise
-    d2 = export_json(org2)
-    a, b = strip_meta(d1), strip_meta(d2)
-    for k in a:
-        if a[k] != b[k]:
-            print("DIFF", k)
-            for x, y in zip(a[k], b[k]):
-                if x != y: print(" ", x, "\n ", y)
-    c1 = export_csv(rich)
-    print(c1[:3000])
+def test_explore(org2, tmp_path):
+    sim = simulate(SimulationConfig(seed=3, n_incidents=300))
+    v = jsonschema.Draft202012Validator(sch.json_schema())
+    for code, ds in sim.documented.items():
+        doc = ds.to_exchange(code)
+        errs = list(v.iter_errors(doc))
+        print(code, len(doc["incidents"]), len(errs), [ (list(e.absolute_path), e.message[:100]) for e in errs[:5]])
+        p = tmp_path / f"{code}.json"; p.write_text(json.dumps(doc))
+        r = validate_file(p)
+        print(r.summary()[:2000])

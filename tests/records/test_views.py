@@ -285,6 +285,17 @@ def test_search_with_only_punctuation_lists_everything(alice_client, alpha):
     assert listed_titles(alice_client.get(LIST, {"q": "%'\" -- ()"})) == {"One"}
 
 
+@pytest.mark.parametrize(
+    "query", ["o'brien", "a'b\\c", "\\", "a:*b", "&|!()", "x & y | !z", "'';--", "ünïcödé 東京"]
+)
+def test_search_survives_query_syntax(alice_client, alpha, query):
+    make_incident(alpha, title="O'Brien case")
+    response = alice_client.get(LIST, {"q": query})
+    assert response.status_code == 200
+    if query == "o'brien":
+        assert listed_titles(response) == {"O&#x27;Brien case"}
+
+
 # --- bad input ----------------------------------------------------------------------------
 
 

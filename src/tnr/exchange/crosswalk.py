@@ -24,8 +24,10 @@ from __future__ import annotations
 import calendar
 import csv
 import datetime as dt
+import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping as AbcMapping
+from collections.abc import Iterable, Iterator
+from collections.abc import Mapping as AbcMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +36,16 @@ from typing import Any
 import pycountry
 import yaml
 
+from tnr.taxonomy import vocab
+
 __all__ = [
+    "CHOICES",
     "FLAT_COLUMNS",
     "LIST_SEPARATOR",
     "MappedRow",
     "Mapping",
     "MappingError",
+    "allowed_codes",
     "apply_mapping",
     "check_columns",
     "flag_category",
@@ -54,6 +60,8 @@ __all__ = [
 
 LIST_SEPARATOR = ";"
 
+# Same names and order as ``tnr.exchange.flat.FLAT_COLUMN_NAMES`` (which needs Django to build;
+# a test checks the two agree).
 FLAT_COLUMNS: tuple[str, ...] = (
     # incident
     "incident_id", "title", "summary", "start_date", "end_date", "date_precision",
@@ -61,9 +69,9 @@ FLAT_COLUMNS: tuple[str, ...] = (
     "perpetrator_states", "host_state", "host_state_role", "mass_event", "confidence",
     "independent_sources", "sensitivity", "sharing",
     # act
-    "act_id", "primary_tactic", "secondary_tactics", "pretext", "outcome",
+    "act_id", "target_id", "primary_tactic", "secondary_tactics", "pretext", "outcome",
     # target (person)
-    "target_id", "target_sex", "target_age_group", "target_nationality", "target_host_status",
+    "target_sex", "target_age_group", "target_nationality", "target_host_status",
     "target_categories",
     # actor and involvement
     "actor_id", "actor_type", "actor_state", "actor_name", "involvement_degree",
@@ -72,61 +80,58 @@ FLAT_COLUMNS: tuple[str, ...] = (
     "source_reliability", "source_connection",
 )  # fmt: skip
 
-LIST_FIELDS = frozenset({"perpetrator_states", "secondary_tactics", "target_nationality",
-                         "target_categories"})
-COUNTRY_FIELDS = frozenset({"location_country", "origin_state", "perpetrator_states",
-                            "host_state", "target_nationality", "actor_state"})
+LIST_FIELDS = frozenset(
+    {"perpetrator_states", "secondary_tactics", "target_nationality", "target_categories"}
+)
+COUNTRY_FIELDS = frozenset(
+    {"location_country", "origin_state", "perpetrator_states", "host_state",
+     "target_nationality", "actor_state"}
+)  # fmt: skip
 DATE_FIELDS = frozenset({"start_date", "end_date", "source_date"})
 INT_FIELDS = frozenset({"independent_sources"})
 #: Filled together by the mapping's ``dates:`` block.
 DATES_BLOCK_FIELDS = ("start_date", "end_date", "date_precision")
 
-# Closed code lists of the flat format. The importer's validator (and the versioned taxonomy
-# data files behind it) is authoritative; these give a mapping author an early, precise error.
-# target_categories is open-ended (a vocabulary data file), so it is not checked here.
-_TACTICS = frozenset({
-    "killing", "abduction_rendition", "assault", "intimidation_surveillance",
-    "detention_on_request", "unlawful_deportation", "legal_process_abuse", "document_denial",
-    "citizenship_travel_ban", "coercion_by_proxy", "spyware_account_compromise",
-    "online_threats_smear", "monitoring_infiltration", "asset_financial_measures",
-})  # fmt: skip
-VOCABULARIES: dict[str, frozenset[str]] = {
+#: Flat columns whose codes come from the versioned vocabulary files (tnr.taxonomy.vocab).
+VOCABULARY_OF: dict[str, str] = {
+    "primary_tactic": "tactic",
+    "secondary_tactics": "tactic",
+    "outcome": "outcome",
+    "location_type": "location_type",
+    "actor_type": "actor_type",
+    "source_type": "source_type",
+    "target_categories": "target_category",
+}
+#: The fixed choice sets of the data model (tnr.records.choices, which needs Django; a test
+#: checks they agree). They change only with a schema version.
+CHOICES: dict[str, frozenset[str]] = {
     "date_precision": frozenset({"day", "month", "year"}),
-    "location_type": frozenset({"residence", "public_place", "consulate_embassy",
-                                "airport_border", "detention_facility", "online", "workplace",
-                                "other", "unknown"}),
     "host_state_role": frozenset({"none", "co_opted", "complicit", "unknown"}),
     "mass_event": frozenset({"true", "false"}),
     "confidence": frozenset({"confirmed", "probable", "possible"}),
     "sensitivity": frozenset({"low", "medium", "high"}),
     "sharing": frozenset({"internal", "partners", "aggregate", "public"}),
-    "primary_tactic": _TACTICS,
-    "secondary_tactics": _TACTICS,
-    "outcome": frozenset({
-        "killed", "injured", "abducted", "disappeared", "detained", "deported", "extradited",
-        "extradition_refused", "released", "escaped", "device_compromised",
-        "account_compromised", "assets_frozen", "document_denied", "family_harmed",
-        "intimidated", "ongoing", "no_harm", "unknown",
-    }),
     "target_sex": frozenset({"female", "male", "other", "unknown"}),
     "target_age_group": frozenset({"under_18", "18_29", "30_44", "45_64", "65_plus", "unknown"}),
     "target_host_status": frozenset({"citizen", "resident", "refugee", "asylum_seeker",
                                      "student", "worker", "undocumented", "stateless",
                                      "unknown"}),
-    "actor_type": frozenset({
-        "state_intelligence", "state_police", "state_consular", "state_judiciary",
-        "state_military", "state_other", "proxy_criminal", "proxy_coerced_relative",
-        "proxy_front_organisation", "proxy_online_network", "host_authority",
-        "company_platform", "company_bank", "company_spyware_vendor", "company_airline",
-        "international_body", "unknown",
-    }),
     "involvement_degree": frozenset({"perpetrator", "instigator", "facilitator",
                                      "co_opted_host_authority", "unknown"}),
-    "source_type": frozenset({"testimony", "ngo", "media", "court", "government", "un",
-                              "social_media", "other"}),
     "source_reliability": frozenset({"high", "medium", "low", "unknown"}),
     "source_connection": frozenset({"first_hand", "second_hand", "unknown"}),
 }  # fmt: skip
+
+
+@functools.cache
+def allowed_codes(target: str) -> frozenset[str] | None:
+    """The codes a flat column accepts, or ``None`` for a column without a code list."""
+    if target in CHOICES:
+        return CHOICES[target]
+    if target in VOCABULARY_OF:
+        return frozenset(vocab.load_vocabulary(VOCABULARY_OF[target]).codes)
+    return None
+
 
 _ALPHA2 = frozenset(c.alpha_2 for c in pycountry.countries)
 _ALPHA3 = {c.alpha_3: c.alpha_2 for c in pycountry.countries}
@@ -170,13 +175,36 @@ def flag_category(flag: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 _SOURCES = ("from", "value", "template", "coalesce", "cases", "collect", "flag")
-_TRANSFORMS = ("demojibake", "regex", "group", "first_of_list", "split", "values", "patterns",
-               "country", "default", "unmapped_reason", "required")
+_TRANSFORMS = (
+    "demojibake",
+    "regex",
+    "group",
+    "first_of_list",
+    "split",
+    "values",
+    "patterns",
+    "country",
+    "default",
+    "unmapped_reason",
+    "required",
+)
 _SPEC_KEYS = frozenset(_SOURCES) | frozenset(_TRANSFORMS) | {"else", "note"}
-_TESTS = frozenset({"in", "not_in", "matches", "not_matches", "empty", "same_as",
-                    "differs_from"})
-_TOP_KEYS = frozenset({"mapping", "version", "description", "credit", "source", "source_format",
-                       "required_columns", "defaults", "exclude", "dates", "columns"})
+_TESTS = frozenset({"in", "not_in", "matches", "not_matches", "empty", "same_as", "differs_from"})
+_TOP_KEYS = frozenset(
+    {
+        "mapping",
+        "version",
+        "description",
+        "credit",
+        "source",
+        "source_format",
+        "required_columns",
+        "defaults",
+        "exclude",
+        "dates",
+        "columns",
+    }
+)
 _DEMOJIBAKE = frozenset({"mac_roman"})
 _COUNTRY_MODES = frozenset({"name", "alpha2", "alpha3"})
 
@@ -270,8 +298,14 @@ class _Loader:
 
     def text(self, key: str, value: Any, *, what: str = "a string") -> str:
         if isinstance(value, bool) or not isinstance(value, str):
-            hint = (" (YAML reads unquoted Yes/No/true/false/on/off as booleans and bare "
-                    "numbers as numbers: put the value in quotes)") if value is not None else ""
+            hint = (
+                (
+                    " (YAML reads unquoted Yes/No/true/false/on/off as booleans and bare "
+                    "numbers as numbers: put the value in quotes)"
+                )
+                if value is not None
+                else ""
+            )
             raise self.error(key, f"must be {what}, got {_yaml_repr(value)}{hint}")
         return value
 
@@ -311,8 +345,10 @@ class _Loader:
                 raise self.error(key, f"{name!r}: only source columns can be used here")
             if target not in self.defined:
                 raise self.error(
-                    key, f"{name!r} refers to a field that is not computed before this point "
-                         "(use fields from defaults or dates, or columns listed earlier)")
+                    key,
+                    f"{name!r} refers to a field that is not computed before this point "
+                    "(use fields from defaults or dates, or columns listed earlier)",
+                )
             return name
         if name not in self.required:
             raise self.error(key, f"source column {name!r} is not listed in required_columns")
@@ -344,7 +380,9 @@ class _Loader:
             for kind, arg in self.mapping(ckey, test).items():
                 tkey = f"{ckey}.{kind}"
                 if kind not in _TESTS:
-                    raise self.error(tkey, f"unknown test {kind!r} (known: {', '.join(sorted(_TESTS))})")
+                    raise self.error(
+                        tkey, f"unknown test {kind!r} (known: {', '.join(sorted(_TESTS))})"
+                    )
                 if kind in ("in", "not_in"):
                     tests.append(_Test(ref, kind, self.string_set(tkey, arg)))
                 elif kind in ("matches", "not_matches"):
@@ -354,7 +392,9 @@ class _Loader:
                         raise self.error(tkey, "must be true or false")
                     tests.append(_Test(ref, kind, arg))
                 else:
-                    tests.append(_Test(ref, kind, self.ref(tkey, arg, allow_computed=allow_computed)))
+                    tests.append(
+                        _Test(ref, kind, self.ref(tkey, arg, allow_computed=allow_computed))
+                    )
         return tuple(tests)
 
     def string_set(self, key: str, value: Any) -> frozenset[str]:
@@ -369,12 +409,16 @@ class _Loader:
         if unknown:
             raise self.error(
                 f"{key}.{unknown[0]}",
-                f"unknown operation {unknown[0]!r} (known: {', '.join(sorted(_SPEC_KEYS - {'note'}))})")
+                f"unknown operation {unknown[0]!r} (known: {', '.join(sorted(_SPEC_KEYS - {'note'}))})",
+            )
         sources = [k for k in _SOURCES if k in raw]
         if len(sources) != 1:
             got = ", ".join(sources) if sources else "none"
-            raise self.error(key, f"needs exactly one of {', '.join(_SOURCES)} (the `from` column or "
-                                  f"another source of the value); got {got}")
+            raise self.error(
+                key,
+                f"needs exactly one of {', '.join(_SOURCES)} (the `from` column or "
+                f"another source of the value); got {got}",
+            )
         kind = sources[0]
         arg = raw[kind]
         akey = f"{key}.{kind}"
@@ -408,10 +452,17 @@ class _Loader:
                 case = self.mapping(ckey, case)
                 extra = sorted(set(case) - {"when", "then"})
                 if extra or "when" not in case or "then" not in case:
-                    raise self.error(ckey, "each case is {when: {...}, then: {...}}"
-                                           + (f"; unknown key {extra[0]!r}" if extra else ""))
-                cases.append((self.when(f"{ckey}.when", case["when"]),
-                              self.spec(f"{ckey}.then", case["then"], target)))
+                    raise self.error(
+                        ckey,
+                        "each case is {when: {...}, then: {...}}"
+                        + (f"; unknown key {extra[0]!r}" if extra else ""),
+                    )
+                cases.append(
+                    (
+                        self.when(f"{ckey}.when", case["when"]),
+                        self.spec(f"{ckey}.then", case["then"], target),
+                    )
+                )
             arg = tuple(cases)
             if "else" in raw:
                 otherwise = self.spec(f"{key}.else", raw["else"], target)
@@ -420,7 +471,10 @@ class _Loader:
         if "demojibake" in raw:
             mode = self.text(f"{key}.demojibake", raw["demojibake"])
             if mode not in _DEMOJIBAKE:
-                raise self.error(f"{key}.demojibake", f"unknown repair {mode!r} (known: {', '.join(sorted(_DEMOJIBAKE))})")
+                raise self.error(
+                    f"{key}.demojibake",
+                    f"unknown repair {mode!r} (known: {', '.join(sorted(_DEMOJIBAKE))})",
+                )
             kw["demojibake"] = mode
         if "regex" in raw:
             pattern = self.regex(f"{key}.regex", raw["regex"])
@@ -428,7 +482,9 @@ class _Loader:
             if isinstance(group, bool) or not isinstance(group, (int, str)):
                 raise self.error(f"{key}.group", "must be a group number or name")
             if isinstance(group, int) and not 0 <= group <= pattern.groups:
-                raise self.error(f"{key}.group", f"the pattern has {pattern.groups} group(s), not {group}")
+                raise self.error(
+                    f"{key}.group", f"the pattern has {pattern.groups} group(s), not {group}"
+                )
             if isinstance(group, str) and group not in pattern.groupindex:
                 raise self.error(f"{key}.group", f"the pattern has no group named {group!r}")
             kw["regex"], kw["group"] = pattern, group
@@ -466,7 +522,10 @@ class _Loader:
         if "country" in raw:
             mode = self.text(f"{key}.country", raw["country"])
             if mode not in _COUNTRY_MODES:
-                raise self.error(f"{key}.country", f"unknown country input {mode!r} (known: {', '.join(sorted(_COUNTRY_MODES))})")
+                raise self.error(
+                    f"{key}.country",
+                    f"unknown country input {mode!r} (known: {', '.join(sorted(_COUNTRY_MODES))})",
+                )
             if not target.startswith("_") and target not in COUNTRY_FIELDS:
                 raise self.error(f"{key}.country", f"{target} is not a country field")
             kw["country"] = mode
@@ -477,7 +536,9 @@ class _Loader:
             if "default" in raw and "unmapped_reason" in raw:
                 raise self.error(key, "use either `default` or `unmapped_reason`, not both")
         if "default" in raw:
-            kw["default"] = self.constant(f"{key}.default", "" if raw["default"] is None else raw["default"])
+            kw["default"] = self.constant(
+                f"{key}.default", "" if raw["default"] is None else raw["default"]
+            )
             self.check_output(f"{key}.default", target, kw["default"])
         if "unmapped_reason" in raw:
             kw["unmapped_reason"] = self.text(f"{key}.unmapped_reason", raw["unmapped_reason"])
@@ -495,7 +556,10 @@ class _Loader:
         raw = self.mapping("dates", raw)
         unknown = sorted(set(raw) - {"from", "format", "qualifier", "check_consistent", "note"})
         if unknown:
-            raise self.error(f"dates.{unknown[0]}", f"unknown key {unknown[0]!r} (known: from, format, qualifier, check_consistent)")
+            raise self.error(
+                f"dates.{unknown[0]}",
+                f"unknown key {unknown[0]!r} (known: from, format, qualifier, check_consistent)",
+            )
         if "from" not in raw:
             raise self.error("dates.from", "missing: the column holding the date")
         fmts = raw.get("format", "%Y-%m-%d")
@@ -510,7 +574,9 @@ class _Loader:
         check = raw.get("check_consistent", True)
         if not isinstance(check, bool):
             raise self.error("dates.check_consistent", "must be true or false")
-        return _Dates(self.ref("dates.from", raw["from"], allow_computed=False), formats, qualifier, check)
+        return _Dates(
+            self.ref("dates.from", raw["from"], allow_computed=False), formats, qualifier, check
+        )
 
     # -- the whole file -------------------------------------------------------------------
 
@@ -528,13 +594,17 @@ class _Loader:
             raise self.error("version", "must be a whole number ≥ 1")
         description = self.text("description", doc.get("description", ""))
         credit = self.text("credit", doc.get("credit", ""))
-        source = {k: self.constant(f"source.{k}", v)
-                  for k, v in self.mapping("source", doc.get("source") or {}).items()}
+        source = {
+            k: self.constant(f"source.{k}", v)
+            for k, v in self.mapping("source", doc.get("source") or {}).items()
+        }
 
         fmt = self.mapping("source_format", doc.get("source_format") or {})
         unknown = sorted(set(fmt) - {"encoding", "delimiter"})
         if unknown:
-            raise self.error(f"source_format.{unknown[0]}", "unknown key (known: encoding, delimiter)")
+            raise self.error(
+                f"source_format.{unknown[0]}", "unknown key (known: encoding, delimiter)"
+            )
         encoding = self.text("source_format.encoding", fmt.get("encoding", "utf-8"))
         try:
             "".encode(encoding)
@@ -545,7 +615,9 @@ class _Loader:
             raise self.error("source_format.delimiter", "must be one character")
 
         required = self.seq("required_columns", doc["required_columns"])
-        self.required = frozenset(self.text(f"required_columns[{i}]", c) for i, c in enumerate(required))
+        self.required = frozenset(
+            self.text(f"required_columns[{i}]", c) for i, c in enumerate(required)
+        )
         if len(self.required) != len(required):
             raise self.error("required_columns", "lists a column twice")
 
@@ -564,10 +636,17 @@ class _Loader:
             rule = self.mapping(key, rule)
             extra = sorted(set(rule) - {"when", "reason", "note"})
             if extra or "when" not in rule or "reason" not in rule:
-                raise self.error(key, "each rule is {when: {...}, reason: '...'}"
-                                      + (f"; unknown key {extra[0]!r}" if extra else ""))
-            exclude.append(_Exclude(self.text(f"{key}.reason", rule["reason"]),
-                                    self.when(f"{key}.when", rule["when"], allow_computed=False)))
+                raise self.error(
+                    key,
+                    "each rule is {when: {...}, reason: '...'}"
+                    + (f"; unknown key {extra[0]!r}" if extra else ""),
+                )
+            exclude.append(
+                _Exclude(
+                    self.text(f"{key}.reason", rule["reason"]),
+                    self.when(f"{key}.when", rule["when"], allow_computed=False),
+                )
+            )
 
         dates = None
         if doc.get("dates") is not None:
@@ -580,7 +659,9 @@ class _Loader:
         columns: list[tuple[str, _Spec]] = []
         for target, raw in self.mapping("columns", doc["columns"]).items():
             key = f"columns.{target}"
-            if not isinstance(target, str) or not (target in FLAT_COLUMNS or target.startswith("_")):
+            if not isinstance(target, str) or not (
+                target in FLAT_COLUMNS or target.startswith("_")
+            ):
                 raise self.error(key, "not a flat-row column (helper fields start with '_')")
             if target in defaults:
                 raise self.error(key, "is also set in defaults; keep one")
@@ -589,10 +670,18 @@ class _Loader:
             columns.append((target, self.spec(key, raw, target)))
             self.defined.add(target)
         return Mapping(
-            name=name, version=version, description=description, credit=credit,
-            path=str(self.path), encoding=encoding, delimiter=delimiter,
+            name=name,
+            version=version,
+            description=description,
+            credit=credit,
+            path=str(self.path),
+            encoding=encoding,
+            delimiter=delimiter,
             required_columns=tuple(self.text("required_columns", c) for c in required),
-            defaults=defaults, source=source, _exclude=tuple(exclude), _dates=dates,
+            defaults=defaults,
+            source=source,
+            _exclude=tuple(exclude),
+            _dates=dates,
             _columns=tuple(columns),
         )
 
@@ -619,7 +708,7 @@ def load_mapping(path: str | Path) -> Mapping:
 
 def check_columns(mapping: Mapping, header: Iterable[str]) -> list[str]:
     """Messages for each required column missing from ``header`` (empty list: all present)."""
-    present = {h.strip() for h in header if h is not None}
+    present = {h for h in header if h is not None}
     return [
         f"missing column {col!r} (required by mapping {mapping.name!r}, {mapping.path})"
         for col in mapping.required_columns
@@ -628,7 +717,9 @@ def check_columns(mapping: Mapping, header: Iterable[str]) -> list[str]:
 
 
 @contextmanager
-def open_source(mapping: Mapping, path: str | Path) -> Iterator[tuple[list[str], Iterator[dict[str, str]]]]:
+def open_source(
+    mapping: Mapping, path: str | Path
+) -> Iterator[tuple[list[str], Iterator[dict[str, str]]]]:
     """Open a delimited source file with the mapping's encoding and delimiter.
 
     Yields ``(header, rows)``; ``rows`` streams dicts and is valid inside the ``with`` block.
@@ -798,8 +889,9 @@ def _evaluate(spec: _Spec, row: _Row, target: str) -> str:
 
 def _invalid_item(target: str, item: str) -> str | None:
     """Why ``item`` is not a well-formed value for ``target`` (None if it is)."""
-    if target in VOCABULARIES and item not in VOCABULARIES[target]:
-        return f"{item!r} is not a code of {target} (known: {', '.join(sorted(VOCABULARIES[target]))})"
+    codes = allowed_codes(target)
+    if codes is not None and item not in codes:
+        return f"{item!r} is not a code of {target} (known: {', '.join(sorted(codes))})"
     if target in COUNTRY_FIELDS and item not in _ALPHA2:
         return f"{item!r} is not an ISO 3166-1 alpha-2 country code (for {target})"
     if target in DATE_FIELDS:
@@ -841,10 +933,18 @@ def apply_mapping(
         row = _Row(src, dict(mapping.defaults))
         missing = [c for c in required if not isinstance(src.get(c), str)]
         if missing:
-            yield MappedRow(line, None, (f"malformed row: no value for column(s) {', '.join(missing)} "
-                                         "(short row, or column missing from the header)",))
+            yield MappedRow(
+                line,
+                None,
+                (
+                    f"malformed row: no value for column(s) {', '.join(missing)} "
+                    "(short row, or column missing from the header)",
+                ),
+            )
             continue
-        excluded = next((rule.reason for rule in mapping._exclude if _all_hold(rule.when, row)), None)
+        excluded = next(
+            (rule.reason for rule in mapping._exclude if _all_hold(rule.when, row)), None
+        )
         if excluded is not None:
             yield MappedRow(line, None, (excluded,))
             continue
@@ -894,19 +994,26 @@ def _map_dates(spec: _Dates, row: _Row) -> dict[str, str]:
     if qualifier:
         parsed = parse_date_text(qualifier)
         if parsed is None:
-            row.flag(f"unparseable date: {spec.qualifier}={qualifier!r} is not a date or date "
-                     "range the mapping can read")
+            row.flag(
+                f"unparseable date: {spec.qualifier}={qualifier!r} is not a date or date "
+                "range the mapping can read"
+            )
             return {}
         start, end, text_precision = parsed
         if exact is not None and spec.check_consistent:
             low = start.replace(day=1)
             high = _month_end(end or _period_end(start, text_precision))
             if not low <= exact <= high:
-                row.flag(f"contradictory date: {spec.source}={raw!r} falls outside "
-                         f"{spec.qualifier}={qualifier!r}")
+                row.flag(
+                    f"contradictory date: {spec.source}={raw!r} falls outside "
+                    f"{spec.qualifier}={qualifier!r}"
+                )
                 return {}
-        return {"start_date": start.isoformat(), "end_date": end.isoformat() if end else "",
-                "date_precision": text_precision}
+        return {
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat() if end else "",
+            "date_precision": text_precision,
+        }
     if exact is None:
         what = "is empty" if not raw else f"does not match {' or '.join(spec.formats)}"
         row.flag(f"unparseable date: {spec.source}={raw!r} {what}")
@@ -930,8 +1037,23 @@ _MONTHS = {
 }  # fmt: skip
 # Words that join or soften date parts without changing the interval they span. Anything else
 # ("before", "after", "around", "summer", "disappeared", "found"…) makes the text unreadable.
-_FILLER = frozenset({"between", "and", "or", "to", "through", "thru", "until", "in", "of",
-                     "early", "mid", "late", "unknown"})
+_FILLER = frozenset(
+    {
+        "between",
+        "and",
+        "or",
+        "to",
+        "through",
+        "thru",
+        "until",
+        "in",
+        "of",
+        "early",
+        "mid",
+        "late",
+        "unknown",
+    }
+)
 _SPREADSHEET_FORMS = (
     # Dates mangled by a spreadsheet: "Sep-93", "11-Nov" (November 2011), "17-May-01".
     (re.compile(r"^([a-z]{3,4})-(\d{2})$"), ("month", "year")),
@@ -990,7 +1112,12 @@ def parse_date_text(text: str) -> tuple[dt.date, dt.date | None, str] | None:
                     current = {"y": number}
                     found.append(current)
             elif 1 <= number <= 31 and len(tok) <= 2:
-                if current is not None and "m" in current and "d" not in current and "y" not in current:
+                if (
+                    current is not None
+                    and "m" in current
+                    and "d" not in current
+                    and "y" not in current
+                ):
                     current["d"] = number
                 else:
                     current = {"d": number}

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from tnr.exchange import schema as sch
@@ -31,20 +31,28 @@ def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _chunks(incidents: QuerySet[rm.Incident]) -> Iterator[list[rm.Incident]]:
-    """Incidents with everything an export needs, a chunk at a time (keyset pagination)."""
+def _chunks(incidents: QuerySet[rm.Incident], *, profiles: bool = False) -> Iterator[list[rm.Incident]]:
+    """Incidents with everything an export needs, a chunk at a time (keyset pagination).
+
+    With ``profiles``, the targets' nationalities and categories come too (the flat form
+    repeats them on every row).
+    """
     base = incidents.order_by("pk").select_related("organisation")
+    act_related: list[Any] = [
+        "secondary_tactics",
+        Prefetch("involvements", queryset=rm.Involvement.objects.order_by("pk").select_related("actor")),
+    ]
+    if profiles:
+        act_related += ["target__nationality", "target__categories"]
     last = 0
     while True:
         chunk = list(
             base.filter(pk__gt=last).prefetch_related(
                 "perpetrator_states",
-                "sources",
+                Prefetch("sources", queryset=rm.Source.objects.order_by("pk")),
                 Prefetch(
                     "acts",
-                    queryset=rm.Act.objects.order_by("pk")
-                    .select_related("target")
-                    .prefetch_related("secondary_tactics", Prefetch("involvements", queryset=rm.Involvement.objects.select_related("actor"))),
+                    queryset=rm.Act.objects.order_by("pk").select_related("target").prefetch_related(*act_related),
                 ),
             )[:CHUNK]
         )
@@ -104,7 +112,7 @@ def incident_dict(inc: rm.Incident) -> dict[str, Any]:
     }
 
 
-def person_dict(p: rm.Person) -> dict[str, Any]:
+def person_profile(p: rm.Person) -> dict[str, Any]:
     return {
         "id": p.external_id,
         "sex": p.sex,
@@ -112,6 +120,12 @@ def person_dict(p: rm.Person) -> dict[str, Any]:
         "nationality": sorted(c.pk for c in p.nationality.all()),
         "host_status": p.host_status,
         "categories": sorted(c.pk for c in p.categories.all()),
+    }
+
+
+def person_dict(p: rm.Person) -> dict[str, Any]:
+    return {
+        **person_profile(p),
         "relations": [{"type": r.type, "person": r.related.external_id} for r in p.relations.all()],
         "consents": [
             {
@@ -130,16 +144,44 @@ def actor_dict(a: rm.Actor) -> dict[str, Any]:
     return {"id": a.external_id, "type": a.type_id, "state": a.state_id, "name": a.name}
 
 
-def _persons_and_actors(incidents: QuerySet[rm.Incident]) -> tuple[QuerySet[rm.Person], QuerySet[rm.Actor]]:
-    ids = incidents.values("pk")
-    persons = (
-        rm.Person.objects.filter(acts__incident__in=ids)
-        .distinct()
-        .order_by("pk")
-        .prefetch_related("nationality", "categories", "consents", Prefetch("relations", queryset=rm.PersonRelation.objects.select_related("related")))
+def _person_ids(incidents: QuerySet[rm.Incident]) -> list[int]:
+    """The targets of the incidents' acts and, through relations, everyone related to them.
+
+    Relations point at persons, so the persons they reach are exported too (a relative who is
+    nobody's target is still a person of the document); otherwise the export would hold
+    references the importer must refuse.
+    """
+    targets = rm.Person.objects.filter(acts__incident__in=incidents.values("pk")).values("pk")
+    found = set(targets.values_list("pk", flat=True))
+    if not rm.PersonRelation.objects.filter(Q(person__in=targets) | Q(related__in=targets)).exists():
+        return sorted(found)
+    frontier = set(found)
+    while frontier:
+        linked: set[int] = set()
+        todo = sorted(frontier)
+        for i in range(0, len(todo), 500):
+            part = todo[i : i + 500]
+            rels = rm.PersonRelation.objects.filter(Q(person__in=part) | Q(related__in=part))
+            for a, b in rels.values_list("person_id", "related_id"):
+                linked.update((a, b))
+        frontier = linked - found
+        found |= frontier
+    return sorted(found)
+
+
+def _persons(ids: list[int]) -> Iterator[rm.Person]:
+    qs = rm.Person.objects.order_by("pk").prefetch_related(
+        "nationality",
+        "categories",
+        Prefetch("consents", queryset=rm.Consent.objects.order_by("pk")),
+        Prefetch("relations", queryset=rm.PersonRelation.objects.order_by("pk").select_related("related")),
     )
-    actors = rm.Actor.objects.filter(involvements__act__incident__in=ids).distinct().order_by("pk")
-    return persons, actors
+    for i in range(0, len(ids), CHUNK):
+        yield from qs.filter(pk__in=ids[i : i + CHUNK])
+
+
+def _actors(incidents: QuerySet[rm.Incident]) -> QuerySet[rm.Actor]:
+    return rm.Actor.objects.filter(involvements__act__incident__in=incidents.values("pk")).distinct().order_by("pk")
 
 
 def _iter_chunked(qs: QuerySet[Any]) -> Iterator[Any]:
@@ -165,10 +207,13 @@ def write_json(incidents: QuerySet[rm.Incident], out: IO[str], *, organisation: 
         "vocabularies": {name: v.version for name, v in vocab.load_all().items()},
     }
     out.write(json.dumps(header, ensure_ascii=False)[:-1])
-    persons, actors = _persons_and_actors(incidents)
-    for key, qs, fn in (("persons", persons, person_dict), ("actors", actors, actor_dict)):
+    items: tuple[tuple[str, Iterator[Any], Any], ...] = (
+        ("persons", _persons(_person_ids(incidents)), person_dict),
+        ("actors", _iter_chunked(_actors(incidents)), actor_dict),
+    )
+    for key, objects, fn in items:
         out.write(f', "{key}": [')
-        for i, obj in enumerate(_iter_chunked(qs)):
+        for i, obj in enumerate(objects):
             out.write(("," if i else "") + "\n" + json.dumps(fn(obj), ensure_ascii=False))
             counts[key] += 1
         out.write("]")
@@ -196,12 +241,12 @@ def _cell(value: Any) -> str:
 
 
 def flat_rows(incidents: QuerySet[rm.Incident]) -> Iterator[list[str]]:
-    """One row per act × involvement; extra sources go on further rows repeating the last act.
+    """One row per act and involvement; extra sources go on further rows repeating the last act.
 
     Rows that repeat an act id describe the same act (the importer merges them), so every
     actor and source survives the round trip.
     """
-    for chunk in _chunks(incidents):
+    for chunk in _chunks(incidents, profiles=True):
         for inc in chunk:
             d = incident_dict(inc)
             base = {("incident_id" if k == "id" else k): v for k, v in d.items() if k not in {"acts", "sources"}}
@@ -218,7 +263,7 @@ def flat_rows(incidents: QuerySet[rm.Incident]) -> Iterator[list[str]]:
                         secondary_tactics=act["secondary_tactics"], pretext=act["pretext"], outcome=act["outcome"],
                     )
                     if orm_act.target is not None:
-                        p = person_dict(orm_act.target)
+                        p = person_profile(orm_act.target)
                         row.update(
                             target_sex=p["sex"], target_age_group=p["age_group"], target_nationality=p["nationality"],
                             target_host_status=p["host_status"], target_categories=p["categories"],
@@ -268,15 +313,14 @@ def write_datapackage(incidents: QuerySet[rm.Incident], folder: Path, *, title: 
                         put("involvements", {**inv, "incident_id": d["id"], "act_id": act["id"]})
                 for src in d["sources"]:
                     put("sources", {**src, "incident_id": d["id"]})
-        persons, actors = _persons_and_actors(incidents)
-        for p in _iter_chunked(persons):
+        for p in _persons(_person_ids(incidents)):
             pd = person_dict(p)
             put("persons", pd)
             for r in pd["relations"]:
                 put("relations", {**r, "person_id": pd["id"]})
             for c in pd["consents"]:
                 put("consents", {**c, "person_id": pd["id"]})
-        for a in _iter_chunked(actors):
+        for a in _iter_chunked(_actors(incidents)):
             put("actors", actor_dict(a))
     finally:
         for f in files.values():
@@ -289,7 +333,8 @@ def write_datapackage(incidents: QuerySet[rm.Incident], folder: Path, *, title: 
         "created": timezone.now().isoformat(),
         "profile": "tabular-data-package",
         "x_tnr": {"format": s.FORMAT_NAME, "version": s.FORMAT_VERSION, "synthetic": synthetic,
-                  "vocabularies": {n: v.version for n, v in vocab.load_all().items()}},
+                  "vocabularies": {n: v.version for n, v in vocab.load_all().items()},
+                  "formula_guard": sch.FORMULA_NOTE},
         "resources": [
             {
                 "name": name,

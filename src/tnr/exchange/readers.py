@@ -1,8 +1,15 @@
 """Streaming readers for CSV, XLSX and JSON exchange files, with clear errors.
 
-Every reader yields ``(line_number, {column: text})`` and raises ``FileProblem`` (with the line
-where it happened) for problems that stop reading: wrong encoding, truncated archives, broken
-quoting. Files are never loaded whole, except JSON documents (bounded by the upload limit).
+``read_csv`` and ``read_xlsx`` return the header and an iterator of ``(row, {column: text})``.
+Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row is
+row 2, and a CSV record whose quoted cells span several lines is still one row.
+
+Problems that stop reading (an unreadable header, a damaged workbook, a broken quote) raise
+``FileProblem`` with the row where they happened. Problems confined to one row (bytes that are
+not UTF-8, a row with more or fewer cells than the header) go to the ``problem`` callback and
+reading goes on, so a file's problems are all reported at once; without a callback they raise
+``FileProblem`` too. Files are never loaded whole, except JSON documents (bounded by the
+upload limit).
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ import csv
 import datetime as dt
 import io
 import json
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,6 +29,13 @@ from django.conf import settings
 CSV_FIELD_LIMIT = 1_000_000
 csv.field_size_limit(CSV_FIELD_LIMIT)
 
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+SAVE_AS_UTF8 = "save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+
+ProblemCallback = Callable[[int | None, str | None, str], None]
+Rows = Iterator[tuple[int, dict[str, str]]]
+
 
 class FileProblem(Exception):
     def __init__(self, message: str, line: int | None = None, column: str | None = None) -> None:
@@ -30,6 +43,10 @@ class FileProblem(Exception):
         self.message = message
         self.line = line
         self.column = column
+
+
+def _raise_problem(line: int | None, column: str | None, message: str) -> None:
+    raise FileProblem(message, line, column)
 
 
 class CountingReader(io.RawIOBase):
@@ -57,9 +74,9 @@ def check_size(path: Path) -> None:
     size = path.stat().st_size
     limit = settings.TNR_MAX_IMPORT_BYTES
     if size > limit:
-        raise FileProblem(f"file is {size:,} bytes; the limit is {limit:,} (TNR_MAX_IMPORT_BYTES)")
+        raise FileProblem(f"file is too large: {size:,} bytes; the limit is {limit:,} (TNR_MAX_IMPORT_BYTES)")
     if size == 0:
-        raise FileProblem("file is empty")
+        raise FileProblem("file is empty (0 bytes)")
 
 
 def detect_format(path: Path) -> str:
@@ -73,45 +90,104 @@ def detect_format(path: Path) -> str:
     raise FileProblem(f"unknown file type {suffix!r}: expected .csv, .xlsx or .json")
 
 
-def read_csv(path: Path, progress: Callable[[int], None] | None = None) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+def _encoding_message(raw: bytes, start: int) -> str:
+    """Why ``raw`` (one line) is not UTF-8, with a hint at the encoding it probably is."""
+    bad = raw[start : start + 1].hex().upper()
+    hint = ""
+    try:
+        raw.decode("cp1252")
+        hint = "; it looks like Windows-1252/Latin-1 text"
+    except UnicodeDecodeError:
+        pass
+    return f"not UTF-8 text (byte 0x{bad} cannot be read{hint}); {SAVE_AS_UTF8}"
+
+
+def _check_start(first: bytes) -> None:
+    if first.startswith(UTF16_BOMS):
+        raise FileProblem(f"file is UTF-16 (or UTF-32) text, not UTF-8; {SAVE_AS_UTF8}", 1)
+    if b"\x00" in first:
+        raise FileProblem(f"the header row contains NUL bytes: a binary file or UTF-16 text; {SAVE_AS_UTF8}", 1)
+
+
+def read_csv(
+    path: Path, progress: Callable[[int], None] | None = None, problem: ProblemCallback | None = None
+) -> tuple[list[str], Rows]:
+    report = problem or _raise_problem
     raw = open(path, "rb")  # noqa: SIM115 - closed by the generator below
-    counting = CountingReader(raw, progress)
-    text = io.TextIOWrapper(io.BufferedReader(counting, 1 << 20), encoding="utf-8-sig", errors="strict", newline="")
-    reader = csv.reader(text)
+    binary = io.BufferedReader(CountingReader(raw, progress), 1 << 20)
+    # physical lines whose bytes are not UTF-8: (line number, bytes, error)
+    bad: list[tuple[int, bytes, UnicodeDecodeError]] = []
+
+    def lines() -> Iterator[str]:
+        for n, chunk in enumerate(binary, 1):
+            if n == 1:
+                _check_start(chunk)
+                if chunk.startswith(UTF8_BOM):
+                    chunk = chunk[3:]
+            try:
+                text = chunk.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad.append((n, chunk, exc))
+                text = chunk.decode("utf-8", "replace")
+            yield text
+
+    reader = csv.reader(lines())
     try:
         header = next(reader)
     except StopIteration:
         raw.close()
         raise FileProblem("file has no header row") from None
-    except UnicodeDecodeError as exc:
+    except FileProblem:
         raw.close()
-        raise FileProblem(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8", 1) from None
+        raise
     except csv.Error as exc:
         raw.close()
-        raise FileProblem(f"unreadable CSV: {exc}", 1) from None
+        raise FileProblem(f"unreadable CSV header: {exc}", 1) from None
+    if bad:
+        raw.close()
+        _n, chunk, exc = bad[0]
+        raise FileProblem(f"header row: {_encoding_message(chunk, exc.start)}", 1)
     header = [h.strip() for h in header]
+    while len(header) > 1 and not header[-1]:
+        header.pop()  # trailing empty header cells (a spreadsheet's ",,,") are not columns
 
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+    def rows() -> Rows:
         width = len(header)
+        row = 1
+        last_line = reader.line_num
         try:
             while True:
                 try:
                     cells = next(reader)
                 except StopIteration:
                     return
-                except UnicodeDecodeError as exc:
-                    raise FileProblem(
-                        f"not UTF-8 text ({exc.reason}); save the file as UTF-8", reader.line_num + 1
-                    ) from None
                 except csv.Error as exc:
-                    raise FileProblem(f"unreadable CSV: {exc}", reader.line_num) from None
+                    raise FileProblem(
+                        f"unreadable CSV from this row on ({exc}); probably a quote (\") that is never closed",
+                        row + 1,
+                    ) from None
+                row += 1
+                first_line, last_line = last_line + 1, reader.line_num
+                if bad:
+                    damaged = [b for b in bad if b[0] <= last_line]
+                    del bad[: len(damaged)]
+                    message = _encoding_message(damaged[0][1], damaged[0][2].start)
+                    columns = [header[i] if i < width else f"(cell {i + 1})" for i, c in enumerate(cells) if "\ufffd" in c]
+                    for column in columns or [None]:
+                        report(row, column, message)
+                    continue
                 if not cells or (len(cells) == 1 and not cells[0].strip()):
                     continue
                 if len(cells) != width:
-                    raise FileProblem(
-                        f"row has {len(cells)} cells but the header has {width}", reader.line_num
-                    )
-                yield reader.line_num, dict(zip(header, cells, strict=True))
+                    if len(cells) > width and not any(c.strip() for c in cells[width:]):
+                        cells = cells[:width]
+                    else:
+                        where = f" (lines {first_line}-{last_line} of the file)" if last_line > first_line else ""
+                        column = header[width - 1] if len(cells) > width else header[len(cells)]
+                        report(row, column, f"row has {len(cells)} cells but the header has {width}{where}; "
+                                            "check for stray commas or unclosed quotes")
+                        continue
+                yield row, dict(zip(header, cells, strict=True))
         finally:
             raw.close()
 
@@ -134,52 +210,90 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def read_xlsx(path: Path, progress: Callable[[int], None] | None = None) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+def _damaged(exc: BaseException) -> str:
+    return f"not a readable XLSX workbook: the file is truncated or damaged ({type(exc).__name__}: {exc})"
+
+
+def read_xlsx(
+    path: Path, progress: Callable[[int], None] | None = None, problem: ProblemCallback | None = None
+) -> tuple[list[str], Rows]:
     from openpyxl import load_workbook
 
+    report = problem or _raise_problem
+    # openpyxl raises many kinds of errors for damaged archives (zipfile, zlib, XML, KeyError…)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
-        raise FileProblem(f"not a readable XLSX workbook (truncated or damaged: {exc})") from None
-    ws = wb.worksheets[0]
-    it = ws.iter_rows(values_only=True)
+    except Exception as exc:
+        raise FileProblem(_damaged(exc)) from None
     try:
+        if not wb.worksheets:
+            raise FileProblem("the workbook has no worksheet")
+        ws = wb.worksheets[0]
+        it = ws.iter_rows(values_only=True)
         first = next(it)
     except StopIteration:
         wb.close()
         raise FileProblem("the first sheet is empty") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except FileProblem:
         wb.close()
-        raise FileProblem(f"damaged XLSX workbook: {exc}", 1) from None
+        raise
+    except Exception as exc:
+        wb.close()
+        raise FileProblem(_damaged(exc), 1) from None
     header = [_cell_text(v).strip() for v in first]
     while header and not header[-1]:
         header.pop()
 
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+    def rows() -> Rows:
         line = 1
+        width = len(header)
         try:
             for values in it:
                 line += 1
-                cells = [_cell_text(v) for v in values[: len(header)]]
+                if len(values) > width and any(not (v is None or (isinstance(v, str) and not v.strip())) for v in values[width:]):
+                    report(line, f"(cell {width + 1})", f"row has values beyond the last column of the header ({width} columns)")
+                    continue
+                cells = [_cell_text(v) for v in values[:width]]
                 if not any(c.strip() for c in cells):
                     continue
-                cells += [""] * (len(header) - len(cells))
+                cells += [""] * (width - len(cells))
                 if progress:
                     progress(1)
                 yield line, dict(zip(header, cells, strict=True))
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            raise FileProblem(f"damaged XLSX workbook: {exc}", line) from None
+        except FileProblem:
+            raise
+        except Exception as exc:
+            raise FileProblem(_damaged(exc), line) from None
         finally:
             wb.close()
 
     return header, rows()
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read_json(path: Path) -> Any:
+    data = path.read_bytes()
+    if data.startswith(UTF16_BOMS) or (len(data) > 1 and b"\x00" in data[:4]):
+        raise FileProblem(f"file is UTF-16 (or UTF-32) text, not UTF-8; {SAVE_AS_UTF8}", 1)
+    if data.startswith(UTF8_BOM):
+        data = data[3:]
     try:
-        with open(path, "rb") as f:
-            return json.load(f)
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FileProblem(f"not UTF-8 text ({exc.reason})") from None
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line_end = data.find(b"\n", exc.start)
+        raw_line = data[line_start : line_end if line_end >= 0 else len(data)]
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FileProblem(_encoding_message(raw_line, exc.start - line_start), line) from None
+    del data
+    try:
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise FileProblem(f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+        raise FileProblem(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", exc.lineno) from None
+    except ValueError as exc:
+        raise FileProblem(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise FileProblem("not valid JSON: nested too deeply") from None

@@ -19,6 +19,8 @@ def _json_type(f: FieldSpec) -> dict[str, Any]:
         out = {"type": "string"}
         if f.max_length:
             out["maxLength"] = f.max_length
+        if f.required:
+            out["pattern"] = r"\S"  # not empty, not only spaces
     elif f.kind == "date":
         out = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
     elif f.kind == "boolean":
@@ -89,13 +91,23 @@ def json_schema() -> dict[str, Any]:
 # --- Frictionless Data Package -----------------------------------------------------------------
 
 
+# Text cells that a spreadsheet would run as a formula (starting with = + - @ tab or CR) are
+# written with a leading apostrophe (see ``spec.neutralise_formula``), one character more than
+# the stored text.
+FORMULA_NOTE = (
+    "Text starting with = + - @, a tab or a carriage return (or with apostrophes before one of "
+    "them) is written with one more apostrophe in front, so spreadsheets do not run it as a "
+    "formula; remove that first apostrophe to get the stored text."
+)
+
+
 def _table_field(f: FieldSpec, name: str | None = None, *, required: bool | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name or f.name}
     constraints: dict[str, Any] = {}
     if f.kind in {"string", "ref"}:
         out["type"] = "string"
         if f.max_length:
-            constraints["maxLength"] = f.max_length
+            constraints["maxLength"] = f.max_length + 1  # room for the apostrophe, see FORMULA_NOTE
     elif f.kind == "date":
         out["type"] = "date"
     elif f.kind == "boolean":
@@ -145,19 +157,26 @@ def table_schema(resource: str) -> dict[str, Any]:
         if name != resource:
             continue
         fields: list[dict[str, Any]] = []
+        incident_id = {**_table_field(s.INCIDENT.field("id"), "incident_id"), "description": "Id of the incident in `incidents`."}
         if parent == "incident_id":
-            fields.append({"name": "incident_id", "type": "string", "constraints": {"required": True}})
+            fields.append(incident_id)
         elif parent == "act_id":
-            fields.append({"name": "incident_id", "type": "string", "constraints": {"required": True}})
-            fields.append({"name": "act_id", "type": "string", "constraints": {"required": True}})
+            fields.append(incident_id)
+            fields.append({**_table_field(s.ACT.field("id"), "act_id"), "description": "Id of the act in `acts` (within its incident)."})
         elif parent == "person_id":
-            fields.append({"name": "person_id", "type": "string", "constraints": {"required": True}})
+            fields.append({**_table_field(s.PERSON.field("id"), "person_id"), "description": "Id of the person in `persons`."})
         fields += [_table_field(f) for f in r.fields]
         schema: dict[str, Any] = {"fields": fields}
         if name in {"incidents", "persons", "actors"}:
             schema["primaryKey"] = ["id"]
         if name in {"acts", "sources"}:
             schema["primaryKey"] = ["incident_id", "id"]
+        if name == "involvements":
+            schema["primaryKey"] = ["incident_id", "act_id", "actor", "degree"]
+        if name == "relations":
+            schema["primaryKey"] = ["person_id", "person", "type"]
+        if name == "consents":
+            schema["primaryKey"] = ["person_id", "scope"]
         fks = []
         if parent in {"incident_id", "act_id"}:
             fks.append({"fields": ["incident_id"], "reference": {"resource": "incidents", "fields": ["id"]}})

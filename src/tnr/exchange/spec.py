@@ -98,7 +98,8 @@ def from_model(
         vocabulary = _vocabulary_of(f.related_model)  # type: ignore[arg-type]
         req = (not f.null) if required is None else required
         if vocabulary is None:
-            return FieldSpec(kind=kind or "ref", max_length=EXTERNAL_ID_MAX, required=req, **base)
+            target = f.related_model._meta.get_field("external_id")  # type: ignore[union-attr]
+            return FieldSpec(kind=kind or "ref", max_length=target.max_length, required=req, **base)
         return FieldSpec(kind="code", vocabulary=vocabulary, required=req, **base)
     has_default = f.has_default()
     default = f.get_default() if has_default else None
@@ -114,6 +115,8 @@ def from_model(
         return FieldSpec(kind="integer", required=req, minimum=0, maximum=32767, default=default, **base)
     if isinstance(f, models.IntegerField):
         return FieldSpec(kind="integer", required=req, default=default, **base)
+    if isinstance(f, models.CharField) and kind == "ref":
+        return FieldSpec(kind="ref", required=req, max_length=f.max_length, **base)
     if isinstance(f, models.CharField | models.TextField):
         max_length = f.max_length if isinstance(f, models.CharField) else 20_000
         return FieldSpec(kind="string", required=req, max_length=max_length, default="", **base)
@@ -139,7 +142,8 @@ class ResourceSpec:
 
 
 def _id(model: type[models.Model]) -> FieldSpec:
-    return from_model(model, "external_id", "id", required=True, description=ID)
+    # an identifier: text, trimmed, never empty, as long as the model's external_id allows
+    return from_model(model, "external_id", "id", required=True, kind="ref", description=ID)
 
 
 INVOLVEMENT = ResourceSpec(
@@ -163,7 +167,7 @@ ACT = ResourceSpec(
         from_model(rm.Act, "outcome", description="Outcome at the end of the act."),
     ),
     children={"involvements": INVOLVEMENT},
-    description="One target × one tactic.",
+    description="One target, one tactic.",
 )
 SOURCE = ResourceSpec(
     "source",
@@ -253,16 +257,31 @@ TOP_LEVEL = {"incidents": INCIDENT, "persons": PERSON, "actors": ACTOR}
 
 
 # ---------------------------------------------------------------------------------------------
-# Converters: one per field, compiled once, called for every cell. They accept the strings of
-# CSV/XLSX cells and the typed values of JSON alike, and raise ValueProblem with the reason.
+# Converters: one per field, compiled once, called for every cell. Text cells (CSV, XLSX) are
+# parsed leniently ("yes", "2019-03"); JSON values (``strict=True``) must have the JSON type the
+# published schema gives, so a document the importer accepts is one the schema accepts too.
+# Both raise ValueProblem with the reason.
 
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _DATE_YM = re.compile(r"^(\d{4})-(\d{2})$")
 _DATE_Y = re.compile(r"^(\d{4})$")
+_INT = re.compile(r"^[+-]?\d{1,9}$")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Optional apostrophes, then a character a spreadsheet reads as the start of a formula.
+_FORMULA = re.compile(r"^'*[=+\-@\t\r]")
+_NEUTRALISED = re.compile(r"^'+[=+\-@\t\r]")
 
 Converter = Callable[[Any], Any]
+
+_JSON_TYPE = {str: "text", bool: "true/false", int: "number", float: "number", list: "list", dict: "object"}
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return _JSON_TYPE.get(type(value), type(value).__name__)
 
 
 def parse_date(value: Any) -> tuple[dt.date, str | None]:
@@ -272,19 +291,20 @@ def parse_date(value: Any) -> tuple[dt.date, str | None]:
     if isinstance(value, dt.date):
         return value, None
     text = str(value).strip()
-    try:
-        return dt.date.fromisoformat(text), None
-    except ValueError:
-        pass
+    if m := _DATE.match(text):
+        try:
+            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))), None
+        except ValueError:
+            raise ValueProblem(f"{text!r} is not a real calendar date") from None
     if m := _DATE_YM.match(text):
         year, month = int(m.group(1)), int(m.group(2))
         if not 1 <= month <= 12:
-            raise ValueProblem(f"{text!r} has no month {month}")
+            raise ValueProblem(f"{text!r} is not a real calendar date (there is no month {month})")
         return dt.date(year, month, 1), "month"
     if m := _DATE_Y.match(text):
+        if int(m.group(1)) < 1:
+            raise ValueProblem(f"{text!r} is not a real year")
         return dt.date(int(m.group(1)), 1, 1), "year"
-    if re.match(r"^\d{4}-\d{2}-\d{2}$", text):
-        raise ValueProblem(f"{text!r} is not a real calendar date")
     raise ValueProblem(f"{text!r} is not a date (use YYYY-MM-DD, YYYY-MM or YYYY)")
 
 
@@ -292,27 +312,36 @@ def _is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def make_converter(spec: FieldSpec) -> Converter:
-    """Compile the check for one field. Empty values are handled by the caller."""
+def make_converter(spec: FieldSpec, *, strict: bool = False) -> Converter:
+    """Compile the check for one field. Empty values are handled by the caller.
+
+    ``strict`` is for JSON documents: values must already have the type of the JSON Schema
+    (text for text, codes and dates; true/false; numbers; lists of codes).
+    """
     kind = spec.kind
     if kind == "string":
         limit = spec.max_length or 0
 
         def conv_string(value: Any) -> str:
             if not isinstance(value, str):
-                if isinstance(value, bool | list | dict):
-                    raise ValueProblem(f"expected text, got {type(value).__name__}")
+                if strict or isinstance(value, bool | list | dict):
+                    raise ValueProblem(f"expected text, got {_type_name(value)} {value!r}")
                 value = str(value)
             if "\x00" in value:
-                raise ValueProblem("contains a NUL character")
+                raise ValueProblem("contains a NUL character (a binary file, or UTF-16 text?)")
             if limit and len(value) > limit:
-                raise ValueProblem(f"is {len(value)} characters long; the limit is {limit}")
+                raise ValueProblem(f"is {len(value):,} characters long; the limit is {limit:,}")
             return value
 
         return conv_string
     if kind == "date":
 
         def conv_date(value: Any) -> dt.date:
+            if strict:
+                if not isinstance(value, str):
+                    raise ValueProblem(f"expected a date as text (YYYY-MM-DD), got {_type_name(value)} {value!r}")
+                if not _DATE.match(value):
+                    raise ValueProblem(f"{value!r} is not a date in the form YYYY-MM-DD")
             return parse_date(value)[0]
 
         return conv_date
@@ -321,12 +350,14 @@ def make_converter(spec: FieldSpec) -> Converter:
         def conv_bool(value: Any) -> bool:
             if isinstance(value, bool):
                 return value
+            if strict:
+                raise ValueProblem(f"expected true or false, got {_type_name(value)} {value!r}")
             text = str(value).strip().lower()
             if text in _TRUE:
                 return True
             if text in _FALSE:
                 return False
-            raise ValueProblem(f"{value!r} is not true or false")
+            raise ValueProblem(f"{value!r} is not true or false (use true/false, yes/no or 1/0)")
 
         return conv_bool
     if kind == "integer":
@@ -337,9 +368,13 @@ def make_converter(spec: FieldSpec) -> Converter:
                 raise ValueProblem("expected a whole number, got true/false")
             if isinstance(value, int):
                 number = value
+            elif isinstance(value, float) and value.is_integer():
+                number = int(value)
+            elif strict or not isinstance(value, str):
+                raise ValueProblem(f"expected a whole number, got {_type_name(value)} {value!r}")
             else:
-                text = str(value).strip()
-                if not re.fullmatch(r"[+-]?\d{1,9}", text):
+                text = value.strip()
+                if not _INT.match(text):
                     raise ValueProblem(f"{value!r} is not a whole number")
                 number = int(text)
             if lo is not None and number < lo:
@@ -356,23 +391,35 @@ def make_converter(spec: FieldSpec) -> Converter:
 
         def conv_code(value: Any) -> str:
             if not isinstance(value, str):
-                raise ValueProblem(f"expected a {what} code, got {type(value).__name__}")
+                raise ValueProblem(f"expected a {what} code, got {_type_name(value)} {value!r}")
             code = value.strip()
-            if upper:
+            if upper and not strict:
                 code = code.upper()
             if code not in allowed:
-                raise ValueProblem(f"unknown {what} code {value!r}")
+                if spec.vocabulary == "country":
+                    raise ValueProblem(f"unknown country code {value!r} (use ISO 3166-1 alpha-2, e.g. 'TR')")
+                hint = ", ".join(sorted(allowed)) if len(allowed) <= 12 else f"see the {what} vocabulary"
+                raise ValueProblem(f"unknown {what} code {value!r} (expected one of: {hint})")
             return code
 
         return conv_code
     if kind == "codes":
-        single = make_converter(FieldSpec(spec.name, "code", vocabulary=spec.vocabulary, choices=spec.choices))
+        single = make_converter(
+            FieldSpec(spec.name, "code", vocabulary=spec.vocabulary, choices=spec.choices), strict=strict
+        )
 
         def conv_codes(value: Any) -> list[str]:
-            items = value if isinstance(value, list) else str(value).split(LIST_SEPARATOR)
+            if isinstance(value, list):
+                items = value
+            elif strict or not isinstance(value, str):
+                raise ValueProblem(f"expected a list of codes, got {_type_name(value)} {value!r}")
+            else:
+                items = value.split(LIST_SEPARATOR)
             out: list[str] = []
             for item in items:
                 if isinstance(item, str) and not item.strip():
+                    if strict:
+                        raise ValueProblem("contains an empty code")
                     continue
                 code = single(item)
                 if code not in out:
@@ -384,11 +431,15 @@ def make_converter(spec: FieldSpec) -> Converter:
         limit = spec.max_length or EXTERNAL_ID_MAX
 
         def conv_ref(value: Any) -> str:
-            if isinstance(value, bool) or not isinstance(value, str | int):
-                raise ValueProblem(f"expected an identifier, got {type(value).__name__}")
+            if isinstance(value, bool) or not isinstance(value, str | int) or (strict and not isinstance(value, str)):
+                raise ValueProblem(f"expected an identifier as text, got {_type_name(value)} {value!r}")
             text = str(value).strip()
+            if not text:
+                raise ValueProblem("identifier is empty")
+            if "\x00" in text:
+                raise ValueProblem("contains a NUL character (a binary file, or UTF-16 text?)")
             if len(text) > limit:
-                raise ValueProblem(f"is {len(text)} characters long; the limit is {limit}")
+                raise ValueProblem(f"is {len(text):,} characters long; the limit is {limit:,}")
             return text
 
         return conv_ref
@@ -396,14 +447,19 @@ def make_converter(spec: FieldSpec) -> Converter:
 
 
 def neutralise_formula(text: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
-    if text and text.startswith(FORMULA_PREFIXES):
+    """Keep spreadsheet programs from running a cell as a formula (CSV injection).
+
+    A cell starting with = + - @ tab or CR gets a leading apostrophe (a spreadsheet shows it as
+    text). A cell that already starts with apostrophes before such a character gets one more,
+    so ``restore_formula`` can always undo exactly one: the round trip is lossless.
+    """
+    if text and _FORMULA.match(text):
         return "'" + text
     return text
 
 
 def restore_formula(text: str) -> str:
     """Undo ``neutralise_formula`` on import so a CSV round trip is lossless."""
-    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@\t\r":
+    if text and text[0] == "'" and _NEUTRALISED.match(text):
         return text[1:]
     return text

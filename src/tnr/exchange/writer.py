@@ -91,7 +91,7 @@ class Writer:
             for r in p.get("relations", []):
                 self.relations.append((p["id"], r["person"], r["type"]))
             for c in p.get("consents", []):
-                consents.append(rm.Consent(person_id=obj.pk, **{k: v for k, v in c.items()}))
+                consents.append(rm.Consent(person_id=obj.pk, **c))
         M2M_PERSON_NATIONALITY.objects.bulk_create(nat)
         M2M_PERSON_CATEGORIES.objects.bulk_create(cat)
         rm.Consent.objects.bulk_create(consents)
@@ -116,9 +116,14 @@ class Writer:
         self.new_actors = {}
 
     def flush(self, *, final: bool = False) -> None:
+        """Write what is pending; once the report has a problem, only look for more problems."""
+        bundles, self.bundles = self.bundles, []
+        self._check_existing(bundles)
+        if not self.report.ok:
+            self.new_persons, self.new_actors, self.relations = {}, {}, []
+            return
         self._flush_persons()
         self._flush_actors()
-        bundles, self.bundles = self.bundles, []
         if bundles:
             self._flush_incidents(bundles)
         if final and self.relations:
@@ -128,12 +133,16 @@ class Writer:
             rm.PersonRelation.objects.bulk_create(rels, ignore_conflicts=True)
             self.relations = []
 
-    def _flush_incidents(self, bundles: list[dict[str, Any]]) -> None:
-        ids = [b["incident"]["id"] for b in bundles]
-        for external_id in self._existing(rm.Incident, ids):
-            self.report.add(None, "incident_id", f"incident {external_id!r} already exists in {self.organisation}")
-        if not self.report.ok:
+    def _check_existing(self, bundles: list[dict[str, Any]]) -> None:
+        """Refuse incidents whose ids the organisation already has (a file imported twice)."""
+        if not bundles:
             return
+        where = {b["incident"]["id"]: b.get("where", (None, "incident_id")) for b in bundles}
+        for external_id in self._existing(rm.Incident, list(where)):
+            line, column = where[external_id]
+            self.report.add(line, column, f"incident {external_id!r} already exists in {self.organisation}")
+
+    def _flush_incidents(self, bundles: list[dict[str, Any]]) -> None:
         incidents = []
         for b in bundles:
             inc = b["incident"]

@@ -30,12 +30,15 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import contextlib
 import datetime as dt
 import functools
+import gc
+import math
 import random
 import zlib
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -604,7 +607,7 @@ def _normalise(weights: Mapping[str, float]) -> dict[str, float]:
     return {k: float(w) / total for k, w in weights.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity (it keys the text caches)
 class Calibration:
     """Calibration figures read from ``calibration.yaml`` (see the ``source:`` notes there)."""
 
@@ -787,7 +790,7 @@ class OrganisationProfile:
             raise ValueError("source_type or sharing is not a known code")
 
 
-_DIGITAL_BIAS = {t: 0.6 for t in PHYSICAL_TACTICS} | {
+_DIGITAL_BIAS = dict.fromkeys(TACTICS[:6], 0.6) | {  # physical tactics: less often seen
     "spyware_account_compromise": 4.0,
     "online_threats_smear": 3.0,
     "monitoring_infiltration": 3.0,
@@ -1008,61 +1011,75 @@ class Simulation:
 
 
 # --------------------------------------------------------------------------------------------
-# Generator internals
+# Generator internals. The hot loop binds random.Random.random once and draws with bisection:
+# randrange, choice and attribute look-ups cost several times more and n = 100,000 is the
+# benchmark size.
 # --------------------------------------------------------------------------------------------
+#: No organisation documents an incident with certainty (nor can its coverage exceed this).
+MAX_DETECTION = 0.95
+_RELIABILITY_CUTS = (0.4, 0.8, 0.95)
+
+
 class _Sampler:
-    """Draw keys in proportion to weights with one uniform and a bisection (fast, stable)."""
+    """Draws keys in proportion to weights, from one uniform by bisection."""
 
     __slots__ = ("cum", "keys", "total")
 
-    def __init__(self, weights: Mapping[str, float] | Sequence[tuple[Any, float]]) -> None:
+    def __init__(self, weights: Mapping[Any, float] | Sequence[tuple[Any, float]]) -> None:
         items = list(weights.items()) if isinstance(weights, Mapping) else list(weights)
         items = [(k, float(w)) for k, w in items if w > 0]
         if not items:
             raise ValueError("nothing to sample from")
         self.keys = [k for k, _ in items]
-        cum, total = [], 0.0
+        self.cum: list[float] = []
+        total = 0.0
         for _, w in items:
             total += w
-            cum.append(total)
-        self.cum, self.total = cum, total
+            self.cum.append(total)
+        self.total = total
 
-    def draw(self, rng: random.Random) -> Any:
-        return self.keys[bisect.bisect_right(self.cum, rng.random() * self.total)]
+    def bind(self, rng: random.Random) -> Callable[[], Any]:
+        """A no-argument drawing function on ``rng``."""
+        keys, cum, total, rand, bis = self.keys, self.cum, self.total, rng.random, bisect.bisect_right
+        if len(keys) == 1:
+            only = keys[0]
+            return lambda: only
+        return lambda: keys[bis(cum, rand() * total)]
 
 
 def _rng(seed: int, *key: int) -> random.Random:
-    """An independent stream for (seed, key) from numpy's SeedSequence (stable across runs)."""
+    """An independent stream for (seed, key), derived with numpy's SeedSequence."""
     state = np.random.SeedSequence(entropy=seed, spawn_key=key).generate_state(4, dtype=np.uint64)
     return random.Random(int.from_bytes(state.tobytes(), "little"))
 
 
 class _IdAllocator:
     """Random, unique, zero-padded numbers, so that record numbers do not reveal the order of
-    the hidden truth (which would let a linkage method cheat)."""
+    the hidden truth (a linkage method could otherwise cheat by matching record order)."""
 
     def __init__(self, rng: random.Random, prefix: str, width: int) -> None:
-        self.rng, self.prefix, self.width = rng, prefix, width
+        self.rand, self.prefix, self.width = rng.random, prefix, width
         self.cap = 10**width
         self.used: set[int] = set()
 
     def next(self) -> str:
-        if len(self.used) * 2 > self.cap:  # never in practice: widen rather than slow down
+        if len(self.used) * 2 > self.cap:  # not at the documented sizes: widen, never slow down
             self.width += 1
             self.cap *= 10
+        used, rand, cap = self.used, self.rand, self.cap - 1
         while True:
-            k = self.rng.randrange(1, self.cap)
-            if k not in self.used:
-                self.used.add(k)
+            k = int(rand() * cap) + 1
+            if k not in used:
+                used.add(k)
                 return f"{self.prefix}{k:0{self.width}d}"
 
 
-def _typo(rng: random.Random, text: str) -> str:
+def _typo(rand: Callable[[], float], text: str) -> str:
     """Swap two neighbouring letters, drop one or double one."""
     if len(text) < 3:
         return text
-    i = rng.randrange(1, len(text) - 1)
-    op = rng.random()
+    i = 1 + int(rand() * (len(text) - 2))
+    op = rand()
     if op < 0.4 and text[i] != text[i + 1]:
         return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
     if op < 0.75:
@@ -1070,106 +1087,151 @@ def _typo(rng: random.Random, text: str) -> str:
     return text[:i] + text[i] + text[i:]
 
 
-def _confidence(rng: random.Random, n_sources: int) -> str:
-    u = rng.random()
-    if n_sources <= 1:
-        return "possible" if u < 0.5 else "probable"
-    if n_sources == 2:
-        return "probable" if u < 0.6 else "confirmed"
-    return "confirmed" if u < 0.8 else "probable"
+@functools.lru_cache(maxsize=8)
+def _visibility_sample(shape: float) -> np.ndarray:
+    """A fixed sample of the visibility distribution (gamma, mean 1), for calibration only."""
+    return np.random.default_rng(20250101).gamma(shape, 1.0 / shape, size=4096)
+
+
+@functools.lru_cache(maxsize=256)
+def _detection_scale(groups: tuple[tuple[float, float], ...], coverage: float, shape: float) -> float:
+    """Scale s such that E[min(MAX_DETECTION, s * weight * visibility)] = coverage, where
+    ``groups`` lists (probability, weight) of the incident kinds an organisation sees."""
+    probs = np.array([p for p, _ in groups])
+    weights = np.array([w for _, w in groups])[:, None]
+    vis = _visibility_sample(shape)[None, :]
+
+    def expected(s: float) -> float:
+        return float(probs @ np.minimum(MAX_DETECTION, s * weights * vis).mean(axis=1))
+
+    hi = 1.0
+    while expected(hi) < coverage:
+        hi *= 2.0
+        if hi > 1e9:
+            raise ValueError(f"coverage {coverage} is unreachable (detection is capped at {MAX_DETECTION})")
+    lo = 0.0
+    for _ in range(32):  # precision far below the Monte Carlo error of the sample
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if expected(mid) < coverage else (lo, mid)
+    return (lo + hi) / 2
 
 
 class _Hidden(NamedTuple):
-    """What the organisations' copies need to know about a true incident."""
+    """What the organisations' copies need from a true incident beyond its record."""
 
     visibility: float
     tactic: str
+    start: dt.date
+    end: dt.date | None
+    persons: Mapping[str, dict[str, Any]]  # every person the incident references
 
 
 class _OrgState:
-    """An organisation's stream, ids and person/actor registries."""
+    """An organisation's random stream, ids and person/actor registries."""
 
-    def __init__(self, profile: OrganisationProfile, seed: int, width: int, detect_weight: float):
+    def __init__(self, profile: OrganisationProfile, config: SimulationConfig, width: int, scale: float):
         self.profile = profile
-        self.rng = _rng(seed, 3, zlib.crc32(profile.code.encode()))
-        self.incident_ids = _IdAllocator(self.rng, f"{profile.code}-", width)
-        self.person_ids = _IdAllocator(self.rng, f"{profile.code}-P", width)
+        rng = self.rng = _rng(config.seed, 3, zlib.crc32(profile.code.encode()))
+        self.rand = rng.random
+        self.incident_ids = _IdAllocator(rng, f"{profile.code}-", width)
+        self.person_ids = _IdAllocator(rng, f"{profile.code}-P", width)
         self.persons: dict[str, str] = {}  # true person id -> org person id
         self.actors: dict[str, str] = {}  # true actor id -> org actor id
-        self.detect_weight = detect_weight  # coverage / E[focus * bias * visibility]
         bias = profile.tactic_bias or {}
-        self.bias = {t: float(bias.get(t, 1.0)) for t in TACTICS}
+        self.tactic_weight = {t: scale * float(bias.get(t, 1.0)) for t in TACTICS}
         self.focus = frozenset(profile.focus_origins)
+        self.source_type = _Sampler(_OTHER_SOURCES).bind(rng)
+
+
+_OTHER_SOURCES: Mapping[str, float] = {
+    "media": 0.35,
+    "ngo": 0.2,
+    "testimony": 0.2,
+    "social_media": 0.1,
+    "court": 0.07,
+    "government": 0.04,
+    "un": 0.02,
+    "other": 0.02,
+}
+_LONG_RUNNING = frozenset({"intimidation_surveillance", "online_threats_smear", "monitoring_infiltration"})
 
 
 class _Generator:
     """Draws the truth incident by incident and copies it into each organisation's records."""
 
-    # Repeat targets are drawn from a bounded pool per origin (keeps streaming memory flat).
+    # Repeat targets come from a bounded pool per origin, so streaming memory stays flat.
     POOL_SIZE = 400
 
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         cal = self.cal = load_calibration(config.calibration_path)
-        self.rng = _rng(config.seed, 1)
+        rng = self.rng = _rng(config.seed, 1)
+        self.rand = rng.random
         self.detect_rng = _rng(config.seed, 2)
         self.width = max(6, len(str(config.n_incidents)))
-        self.org_width = max(6, len(str(config.n_incidents * 10)))
         first, last = config.years
-        self.years = _Sampler({y: cal.year_weight(y) for y in range(first, last + 1)})
-        self.origins = _Sampler(cal.origin_weights)
+        self.draw_year = _Sampler({y: cal.year_weight(y) for y in range(first, last + 1)}).bind(rng)
+        self.draw_origin = _Sampler(cal.origin_weights).bind(rng)
         self.mix = config.resolved_tactic_mix()
-        self.tactics = _Sampler(self.mix)
-        self.hosts = {o: _Sampler(w) for o, w in cal.hosts_by_origin.items()}
+        self.draw_tactic = _Sampler(self.mix).bind(rng)
+        self.draw_host = {o: _Sampler(w).bind(rng) for o, w in cal.hosts_by_origin.items()}
         p = cal.persons
-        self.sex = _Sampler(p["sex"])
-        self.age = _Sampler(p["age_group"])
-        self.host_status = _Sampler(p["host_status"])
-        self.category_samplers: dict[str, _Sampler] = {}
+        self.draw_sex = _Sampler(p["sex"]).bind(rng)
+        self.draw_age = _Sampler(p["age_group"]).bind(rng)
+        self.draw_status = _Sampler(p["host_status"]).bind(rng)
+        self.draw_category: dict[str, Callable[[], str]] = {}
         self.p_second_category = float(p["second_category"])
         self.p_repeat = float(p["repeat_target"])
         self.p_second_target = float(p["second_target"])
         self.p_mass = float(p["mass_event"])
-        self.outcomes = {t: _Sampler(tp.outcomes) for t, tp in _TACTIC_PROFILES.items()}
-        self.locations = {t: _Sampler(tp.locations) for t, tp in _TACTIC_PROFILES.items()}
-        self.pretexts = {t: _Sampler(tp.pretexts) for t, tp in _TACTIC_PROFILES.items()}
-        self.plans = {t: _Sampler([(plan, w) for w, plan in tp.plans]) for t, tp in _TACTIC_PROFILES.items()}
-        self.relative_outcomes = _Sampler(_RELATIVE_OUTCOMES)
-        self.relative_locations = _Sampler(_RELATIVE_LOCATIONS)
-        self.source_types = _Sampler(
-            {"media": 0.35, "ngo": 0.2, "testimony": 0.2, "social_media": 0.1, "court": 0.07,
-             "government": 0.04, "un": 0.02, "other": 0.02}
-        )
+        profiles = _TACTIC_PROFILES
+        self.draw_outcome = {t: _Sampler(tp.outcomes).bind(rng) for t, tp in profiles.items()}
+        self.draw_location = {t: _Sampler(tp.locations).bind(rng) for t, tp in profiles.items()}
+        self.draw_pretext = {t: _Sampler(tp.pretexts).bind(rng) for t, tp in profiles.items()}
+        self.draw_plan = {t: _Sampler([(pl, w) for w, pl in tp.plans]).bind(rng) for t, tp in profiles.items()}
+        self.companions = {
+            t: tuple((c, pc) for c, pc in tp.companions.items() if TACTIC_PRECEDENCE[c] > TACTIC_PRECEDENCE[t])
+            for t, tp in profiles.items()
+        }
+        self.draw_relative_outcome = _Sampler(_RELATIVE_OUTCOMES).bind(rng)
+        self.draw_relative_location = _Sampler(_RELATIVE_LOCATIONS).bind(rng)
         # Truth registries.
         self.n_persons = 0
         self.actors: dict[tuple[str, str | None], dict[str, Any]] = {}
-        self.pools: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=self.POOL_SIZE))
-        self.live: dict[str, dict[str, Any]] = {}  # persons that a later incident may reference
+        self.actors_by_id: dict[str, dict[str, Any]] = {}
+        self.new_actors: list[dict[str, Any]] = []
+        self.pools: dict[str, deque[str]] = {}
+        self.live: dict[str, dict[str, Any]] = {}  # persons a later incident may target again
         self.live_host: dict[str, str] = {}
-        self.orgs = [
-            _OrgState(o, config.seed, self.org_width, self._detect_weight(o))
-            for o in config.organisations
-        ]
+        org_width = max(6, len(str(config.n_incidents * 10)))
+        self.orgs = [_OrgState(o, config, org_width, self._scale(o)) for o in config.organisations]
 
-    # -- detection ---------------------------------------------------------------------------
-    def _detect_weight(self, org: OrganisationProfile) -> float:
-        """coverage / E[focus * tactic bias * tactic visibility] over the truth distribution
-        (origin and tactic are drawn independently), so the org documents ~coverage."""
-        focus = set(org.focus_origins)
-        e_focus = sum(w * (org.focus_boost if o in focus else 1.0) for o, w in self.cal.origin_weights.items())
+    def _scale(self, org: OrganisationProfile) -> float:
+        """Detection scale of ``org``: origin and tactic are drawn independently, so the kinds
+        of incident it sees are (in focus or not) x tactic."""
+        p_focus = sum(w for o, w in self.cal.origin_weights.items() if o in set(org.focus_origins))
         bias = org.tactic_bias or {}
-        e_tactic = sum(w * bias.get(t, 1.0) * self.cal.tactic_visibility[t] for t, w in self.mix.items())
-        return org.coverage / (e_focus * e_tactic) if e_tactic > 0 else 0.0
+        groups = []
+        for t, share in self.mix.items():
+            base = float(bias.get(t, 1.0)) * self.cal.tactic_visibility[t]
+            if share > 0 and base > 0:
+                if p_focus > 0:
+                    groups.append((share * p_focus, base * org.focus_boost))
+                if p_focus < 1:
+                    groups.append((share * (1 - p_focus), base))
+        if not groups:
+            return 0.0
+        return _detection_scale(tuple(groups), org.coverage, self.config.visibility_shape)
 
     # -- truth -------------------------------------------------------------------------------
-    def _categories(self, origin: str) -> _Sampler:
-        sampler = self.category_samplers.get(origin)
-        if sampler is None:
-            base = dict(self.cal.persons["categories"])
+    def _categories(self, origin: str) -> Callable[[], str]:
+        draw = self.draw_category.get(origin)
+        if draw is None:
+            weights = dict(self.cal.persons["categories"])
             for cat, factor in self.cal.persons.get("category_boost", {}).get(origin, {}).items():
-                base[cat] = base.get(cat, 0.0) * float(factor)
-            sampler = self.category_samplers[origin] = _Sampler(base)
-        return sampler
+                weights[cat] = weights.get(cat, 0.0) * float(factor)
+            draw = self.draw_category[origin] = _Sampler(weights).bind(self.rng)
+        return draw
 
     def _new_person(
         self,
@@ -1180,43 +1242,40 @@ class _Generator:
         relative_of: str | None = None,
         in_origin: bool = False,
     ) -> dict[str, Any]:
-        rng = self.rng
         self.n_persons += 1
-        status = "citizen" if in_origin else self.host_status.draw(rng)
+        status = "citizen" if in_origin else self.draw_status()
         if categories is None:
             if relative_of is not None:
                 categories = ["relative_of_target"]
             else:
-                sampler = self._categories(origin)
-                categories = [sampler.draw(rng)]
-                if rng.random() < self.p_second_category:
-                    extra = sampler.draw(rng)
-                    if extra not in categories:
+                draw = self._categories(origin)
+                categories = [draw()]
+                if self.rand() < self.p_second_category:
+                    extra = draw()
+                    if extra != categories[0]:
                         categories.append(extra)
         return {
             "id": f"T-P{self.n_persons:0{self.width}d}",
-            "sex": self.sex.draw(rng),
-            "age_group": self.age.draw(rng),
+            "sex": self.draw_sex(),
+            "age_group": self.draw_age(),
+            # A citizen of the host country keeps (for this model) the origin nationality too.
             "nationality": [origin, host] if status == "citizen" and not in_origin else [origin],
             "host_status": status,
             "categories": list(categories),
             "relations": [{"type": "relative_of", "person": relative_of}] if relative_of else [],
         }
 
-    def _actor(self, kind: str, origin: str, host: str) -> dict[str, Any]:
+    def _actor_id(self, kind: str, origin: str, host: str) -> str:
         state = origin if kind in _STATE_ACTORS else host if kind == "host_authority" else None
-        key = (kind, state)
-        actor = self.actors.get(key)
+        actor = self.actors.get((kind, state))
         if actor is None:
             if kind in _STATE_ACTORS:
-                known = self.cal.actor_names.get(origin, {}).get(kind)
                 country = self.cal.country_name(origin)
-                if known:
-                    name = known
-                elif kind.startswith("proxy_"):
-                    name = f"{_ACTOR_LABELS[kind]} acting for {country}"
-                else:
-                    name = f"{_ACTOR_LABELS[kind]} of {country}"
+                name = self.cal.actor_names.get(origin, {}).get(kind) or (
+                    f"{_ACTOR_LABELS[kind]} acting for {country}"
+                    if kind.startswith("proxy_")
+                    else f"{_ACTOR_LABELS[kind]} of {country}"
+                )
             else:
                 name = _FIXED_ACTOR_NAMES[kind].format(country=self.cal.country_name(host))
             actor = {
@@ -1225,39 +1284,30 @@ class _Generator:
                 "state": state,
                 "name": f"{name} (synthetic)",
             }
-            self.actors[key] = actor
-            self._new_actors.append(actor)
-        return actor
+            self.actors[(kind, state)] = actor
+            self.actors_by_id[actor["id"]] = actor
+            self.new_actors.append(actor)
+        return actor["id"]
 
     def _involvements(
-        self, tactic: str, origin: str, host: str, *, pretext: str, host_involved: bool, on_exile: bool
+        self, tactic: str, origin: str, host: str, pretext: str, host_involved: bool, on_exile: bool
     ) -> list[dict[str, str]]:
-        rng = self.rng
-        profile = _TACTIC_PROFILES[tactic]
-        plan = (("unknown", _P),) if rng.random() < 0.03 else self.plans[tactic].draw(rng)
-        out = [{"actor": self._actor(kind, origin, host)["id"], "degree": degree} for kind, degree in plan]
-        for prob, kind, degree in profile.extras:
-            if kind == "proxy_coerced_relative" and not on_exile:
-                continue
-            if rng.random() < prob:
-                out.append({"actor": self._actor(kind, origin, host)["id"], "degree": degree})
+        rand = self.rand
+        # Attribution is sometimes uncertain: an unidentified actor.
+        plan = (("unknown", _P),) if rand() < 0.03 else self.draw_plan[tactic]()
+        out = [{"actor": self._actor_id(kind, origin, host), "degree": degree} for kind, degree in plan]
+        for prob, kind, degree in _TACTIC_PROFILES[tactic].extras:
+            if (on_exile or kind != "proxy_coerced_relative") and rand() < prob:
+                out.append({"actor": self._actor_id(kind, origin, host), "degree": degree})
         if pretext == "red notice":
-            out.append({"actor": self._actor("international_body", origin, host)["id"], "degree": _F})
+            out.append({"actor": self._actor_id("international_body", origin, host), "degree": _F})
         if host_involved:
-            out.append({"actor": self._actor("host_authority", origin, host)["id"],
+            out.append({"actor": self._actor_id("host_authority", origin, host),
                         "degree": "co_opted_host_authority"})
         return out
 
-    def _secondaries(self, tactic: str) -> list[str]:
-        rank = TACTIC_PRECEDENCE[tactic]
-        rng = self.rng
-        return [
-            t for t, p in _TACTIC_PROFILES[tactic].companions.items()
-            if TACTIC_PRECEDENCE[t] > rank and rng.random() < p
-        ]
-
     def _host_role(self, tactic: str) -> str:
-        u = self.rng.random()
+        u = self.rand()
         if tactic in CO_OPTED_HOST_TACTICS:
             return "co_opted" if u < 0.8 else "complicit"
         if tactic == "abduction_rendition":
@@ -1267,36 +1317,45 @@ class _Generator:
         return "none" if u < 0.8 else "unknown"
 
     def _end_date(self, tactic: str, outcome: str, start: dt.date) -> dt.date | None:
-        rng = self.rng
-        if tactic == "detention_on_request" and outcome in ("released", "extradited", "deported", "extradition_refused"):
-            return start + dt.timedelta(days=rng.randint(2, 240))
-        if tactic == "unlawful_deportation" and rng.random() < 0.5:
-            return start + dt.timedelta(days=rng.randint(0, 30))
-        if tactic == "legal_process_abuse" and outcome in ("released", "extradition_refused"):
-            return start + dt.timedelta(days=rng.randint(30, 400))
-        if tactic == "abduction_rendition" and rng.random() < 0.4:
-            return start + dt.timedelta(days=rng.randint(0, 10))
-        if tactic in ("intimidation_surveillance", "online_threats_smear", "monitoring_infiltration") and rng.random() < 0.3:
-            return start + dt.timedelta(days=rng.randint(7, 180))
-        return None
+        rand = self.rand
+        days: int | None = None
+        if tactic == "detention_on_request":
+            if outcome in ("released", "extradited", "deported", "extradition_refused"):
+                days = 2 + int(rand() * 240)
+        elif tactic == "unlawful_deportation":
+            if rand() < 0.5:
+                days = int(rand() * 30)
+        elif tactic == "legal_process_abuse":
+            if outcome in ("released", "extradition_refused"):
+                days = 30 + int(rand() * 370)
+        elif tactic == "abduction_rendition":
+            if rand() < 0.4:
+                days = int(rand() * 10)
+        elif tactic in _LONG_RUNNING and rand() < 0.3:
+            days = 7 + int(rand() * 175)
+        return None if days is None else start + dt.timedelta(days=days)
 
     def _pick_host_and_target(self, origin: str) -> tuple[str, dict[str, Any] | None]:
-        rng = self.rng
+        rand = self.rand
         pool = self.pools.get(origin)
-        if pool and rng.random() < self.p_repeat:
-            pid = pool[rng.randrange(len(pool))]
+        if pool and rand() < self.p_repeat:
+            pid = pool[int(rand() * len(pool))]
             return self.live_host[pid], self.live[pid]
-        if rng.random() < self.cal.host_spill:
+        universe = self.cal.host_universe
+        if rand() < self.cal.host_spill:
             while True:
-                host = self.cal.host_universe[rng.randrange(len(self.cal.host_universe))]
+                host = universe[int(rand() * len(universe))]
                 if host != origin:
                     return host, None
-        return self.hosts[origin].draw(rng), None
+        return self.draw_host[origin](), None
 
     def _remember(self, person: dict[str, Any], origin: str, host: str) -> None:
-        """Put an exile in its origin's repeat-target pool (evicting the oldest)."""
-        pool = self.pools[origin]
-        if len(pool) == pool.maxlen:
+        """Put an exile into its origin's pool of possible repeat targets (evicting the
+        oldest, who is then never referenced again, also not by the organisations)."""
+        pool = self.pools.get(origin)
+        if pool is None:
+            pool = self.pools[origin] = deque(maxlen=self.POOL_SIZE)
+        if len(pool) == self.POOL_SIZE:
             old = pool[0]
             del self.live[old], self.live_host[old]
             for org in self.orgs:
@@ -1305,103 +1364,103 @@ class _Generator:
         self.live[person["id"]] = person
         self.live_host[person["id"]] = host
 
-    def truth_incident(self, index: int) -> tuple[Record, _Hidden, dict[str, dict[str, Any]]]:
+    def truth_incident(self, index: int) -> tuple[Record, _Hidden]:
         """Draw true incident number ``index`` (1-based)."""
-        rng = self.rng
-        cal = self.cal
-        self._new_actors: list[dict[str, Any]] = []
+        rand, cal = self.rand, self.cal
+        self.new_actors = []
         tid = f"T-{index:0{self.width}d}"
-        year = self.years.draw(rng)
-        start = dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(366 if calendar.isleap(year) else 365))
-        u = rng.random()
+        year = self.draw_year()
+        start = dt.date(year, 1, 1) + dt.timedelta(days=int(rand() * (366 if calendar.isleap(year) else 365)))
+        u = rand()
         precision = "day" if u < 0.85 else "month" if u < 0.96 else "year"
         if precision == "month":
             start = start.replace(day=1)
         elif precision == "year":
             start = start.replace(month=1, day=1)
-        origin = self.origins.draw(rng)
-        tactic = self.tactics.draw(rng)
-        mass = rng.random() < self.p_mass
-        host, repeat = (self.hosts[origin].draw(rng), None) if mass else self._pick_host_and_target(origin)
+        origin = self.draw_origin()
+        tactic = self.draw_tactic()
+        mass = rand() < self.p_mass
+        host, repeat = (self.draw_host[origin](), None) if mass else self._pick_host_and_target(origin)
 
         new_persons: list[dict[str, Any]] = []
-        persons: dict[str, dict[str, Any]] = {}  # every person this incident references
-
-        def add(person: dict[str, Any], new: bool = True) -> dict[str, Any]:
-            persons[person["id"]] = person
-            if new:
-                new_persons.append(person)
-            return person
-
         # Targets: (person, is a relative back home in the origin state).
         targets: list[tuple[dict[str, Any], bool]] = []
         in_origin = False
         if mass:
             n = 3
-            while n < 15 and rng.random() < 0.6:
+            while n < 15 and rand() < 0.6:
                 n += 1
-            shared = None
+            shared = None  # a group shares its profile (e.g. members of one minority)
             for _ in range(n):
-                person = add(self._new_person(origin, host, categories=shared))
+                person = self._new_person(origin, host, categories=shared)
                 shared = shared or person["categories"]
+                new_persons.append(person)
                 targets.append((person, False))
         else:
-            exile = add(repeat, new=False) if repeat is not None else add(self._new_person(origin, host))
+            if repeat is not None:
+                exile = repeat
+            else:
+                exile = self._new_person(origin, host)
+                new_persons.append(exile)
             if tactic == "coercion_by_proxy":
-                v = rng.random()
+                # Pressure on the exile only (40%), on a relative back home only (35%), or both.
+                v = rand()
                 if v < 0.40:
                     targets.append((exile, False))
                 else:
-                    relative = add(self._new_person(origin, host, relative_of=exile["id"], in_origin=True))
-                    in_origin = rng.random() < 0.5 if v >= 0.75 else True
-                    if v >= 0.75:
+                    relative = self._new_person(origin, host, relative_of=exile["id"], in_origin=True)
+                    new_persons.append(relative)
+                    if v < 0.75:
+                        in_origin = True
+                    else:
+                        in_origin = rand() < 0.5
                         targets.append((exile, False))
                     targets.append((relative, True))
             else:
                 targets.append((exile, False))
-                if rng.random() < self.p_second_target:
-                    targets.append((add(self._new_person(origin, host, relative_of=exile["id"])), False))
+                if rand() < self.p_second_target:  # a family member targeted alongside
+                    relative = self._new_person(origin, host, relative_of=exile["id"])
+                    new_persons.append(relative)
+                    targets.append((relative, False))
             if repeat is None:
                 self._remember(exile, origin, host)
+        persons = {p["id"]: p for p, _ in targets}
+        if not mass:
+            persons.setdefault(exile["id"], exile)  # referenced by a relative's relation
 
         role = "none" if in_origin else self._host_role(tactic)
         host_involved = role in ("co_opted", "complicit")
-        pretext = self.pretexts[tactic].draw(rng)
+        pretext = self.draw_pretext[tactic]()
+        draw_outcome = self.draw_outcome[tactic]
+        companions = self.companions[tactic]
         acts = []
-        first_outcome = ""
         for k, (person, is_relative) in enumerate(targets, start=1):
-            outcome = (self.relative_outcomes if is_relative else self.outcomes[tactic]).draw(rng)
-            first_outcome = first_outcome or outcome
+            outcome = self.draw_relative_outcome() if is_relative else draw_outcome()
             acts.append({
                 "id": f"{tid}-A{k}",
                 "target": person["id"],
                 "primary_tactic": tactic,
-                "secondary_tactics": self._secondaries(tactic),
+                "secondary_tactics": [c for c, pc in companions if rand() < pc],
                 "pretext": pretext,
                 "outcome": outcome,
                 "involvements": self._involvements(
-                    tactic, origin, host, pretext=pretext,
-                    host_involved=host_involved and not is_relative, on_exile=not is_relative,
+                    tactic, origin, host, pretext, host_involved and not is_relative, not is_relative
                 ),
             })
+        first_outcome = acts[0]["outcome"]
 
-        # Where.
         if tactic in DIGITAL_TACTICS:
             country, city, location_type = host, "", "online"
-        elif in_origin:
-            country = origin
-            cities = cal.cities[origin]
-            city = cities[rng.randrange(len(cities))]
-            location_type = self.relative_locations.draw(rng)
         else:
-            country = host
-            cities = cal.cities[host]
-            city = cities[rng.randrange(len(cities))]
-            location_type = self.locations[tactic].draw(rng)
-            if rng.random() < 0.03:
-                location_type = "unknown"
-        if city and rng.random() < 0.05:
-            city = ""
+            country = origin if in_origin else host
+            cities = cal.cities[country]
+            city = cities[int(rand() * len(cities))]
+            if in_origin:
+                location_type = self.draw_relative_location()
+            else:
+                location_type = "unknown" if rand() < 0.03 else self.draw_location[tactic]()
+            if rand() < 0.05:
+                city = ""
 
         end = self._end_date(tactic, first_outcome, start) if precision == "day" else None
         sensitive = (
@@ -1409,16 +1468,12 @@ class _Generator:
             or any(p["age_group"] == "under_18" for p, _ in targets)
             or any(a["outcome"] in ("disappeared", "detained", "abducted") for a in acts)
         )
-        sensitivity = "high" if sensitive else "low" if tactic not in PHYSICAL_TACTICS else "medium"
-        title, summary = _describe(
-            rng, cal, tactic=tactic, outcome=first_outcome, origin=origin, country=country,
-            n_targets=len(acts), category=targets[0][0]["categories"][0],
-            relative_only=targets[0][1], pretext=pretext, role=role,
-        )
+        relative_only = targets[0][1]
         incident = {
             "id": tid,
-            "title": title,
-            "summary": summary,
+            "title": _title(int(rand() * 2), tactic, country, origin, len(acts), cal),
+            "summary": _summary(tactic, first_outcome, origin, country, len(acts),
+                                targets[0][0]["categories"][0], relative_only, pretext, role, cal),
             "start_date": start.isoformat(),
             "end_date": end.isoformat() if end else None,
             "date_precision": precision,
@@ -1427,26 +1482,23 @@ class _Generator:
             "city": city,
             "location_type": location_type,
             "origin_state": origin,
+            # A complicit host state is itself a perpetrator.
             "perpetrator_states": [origin, host] if role == "complicit" else [origin],
             "host_state": host,
             "host_state_role": role,
             "mass_event": len(acts) >= 3,
             "confidence": "confirmed",
-            "independent_sources": 0,  # set once we know how many organisations documented it
-            "sensitivity": sensitivity,
+            "independent_sources": 0,  # set to the number of organisations that documented it
+            "sensitivity": "high" if sensitive else "medium" if tactic in PHYSICAL_TACTICS else "low",
             "sharing": "internal",
             "acts": acts,
             "sources": [],
         }
-        # Shared visibility: a gamma with mean 1, scaled by how visible the tactic is.
+        # Shared visibility (gamma, mean 1) times how visible the tactic is.
         shape = self.config.visibility_shape
         visibility = self.detect_rng.gammavariate(shape, 1.0 / shape) * cal.tactic_visibility[tactic]
-        # Relations may point to persons outside this incident's targets: include them.
-        for person in list(persons.values()):
-            for rel in person["relations"]:
-                if rel["person"] not in persons:
-                    persons[rel["person"]] = self.live[rel["person"]]
-        return Record(incident, new_persons, self._new_actors), _Hidden(visibility, tactic), persons
+        hidden = _Hidden(visibility, tactic, start, end, persons)
+        return Record(incident, new_persons, self.new_actors), hidden
 
     # -- organisation copies -----------------------------------------------------------------
     def _org_person(self, org: _OrgState, person_id: str, persons: Mapping[str, dict[str, Any]],
@@ -1454,73 +1506,80 @@ class _Generator:
         oid = org.persons.get(person_id)
         if oid is not None:
             return oid
-        rng, miss = org.rng, org.profile.missing_rate
+        rand, miss = org.rand, org.profile.missing_rate
         truth = persons[person_id]
-        oid = org.person_ids.next()
-        org.persons[person_id] = oid
+        oid = org.persons[person_id] = org.person_ids.next()
         categories = truth["categories"]
-        if len(categories) > 1 and rng.random() < 0.3:
-            categories = categories[:1]
         record = {
             "id": oid,
-            "sex": "unknown" if rng.random() < miss / 2 else truth["sex"],
-            "age_group": "unknown" if rng.random() < miss else truth["age_group"],
+            "sex": "unknown" if rand() < miss / 2 else truth["sex"],
+            "age_group": "unknown" if rand() < miss else truth["age_group"],
             "nationality": list(truth["nationality"]),
-            "host_status": "unknown" if rng.random() < miss / 2 else truth["host_status"],
-            "categories": list(categories),
+            "host_status": "unknown" if rand() < miss / 2 else truth["host_status"],
+            "categories": categories[:1] if len(categories) > 1 and rand() < 0.3 else list(categories),
             "relations": [],
         }
         new.append(record)
         links[oid] = person_id
-        record["relations"] = [
-            {"type": rel["type"], "person": self._org_person(org, rel["person"], persons, new, links)}
-            for rel in truth["relations"]
-        ]
+        for rel in truth["relations"]:
+            other = self._org_person(org, rel["person"], persons, new, links)
+            record["relations"].append({"type": rel["type"], "person": other})
         return oid
 
     def _org_actor(self, org: _OrgState, actor_id: str, new: list[dict[str, Any]]) -> str:
         oid = org.actors.get(actor_id)
         if oid is None:
             oid = org.actors[actor_id] = f"{org.profile.code}-X{len(org.actors) + 1:04d}"
-            truth = self._actors_by_id[actor_id]
+            truth = self.actors_by_id[actor_id]
             new.append({"id": oid, "type": truth["type"], "state": truth["state"], "name": truth["name"]})
         return oid
 
-    def org_record(self, org: _OrgState, truth: dict[str, Any], persons: Mapping[str, dict[str, Any]]) -> Record:
-        rng, prof = org.rng, org.profile
+    def _confused_tactics(self, org: _OrgState, act: Mapping[str, Any]) -> tuple[str, list[str]]:
+        """The act's tactics as an organisation that got them wrong recorded them: another,
+        confusable primary tactic with a coherent outcome, or one secondary tactic more or less."""
+        tactic, secondary = act["primary_tactic"], list(act["secondary_tactics"])
+        rand = org.rand
+        options = [t for t in _CONFUSABLE.get(tactic, ()) if act["outcome"] in OUTCOMES_BY_TACTIC[t]]
+        if options and rand() < 0.5:
+            tactic = options[int(rand() * len(options))]
+            # Keep the primary the highest-precedence tactic.
+            return tactic, [s for s in secondary if TACTIC_PRECEDENCE[s] > TACTIC_PRECEDENCE[tactic]]
+        if secondary:
+            del secondary[int(rand() * len(secondary))]
+        else:
+            extra = self.companions[tactic]
+            if extra:
+                secondary.append(extra[int(rand() * len(extra))][0])
+        return tactic, secondary
+
+    def org_record(self, org: _OrgState, truth: dict[str, Any], hidden: _Hidden) -> Record:
+        rand, prof = org.rand, org.profile
         miss = prof.missing_rate
+        persons = hidden.persons
         rid = org.incident_ids.next()
         new_persons: list[dict[str, Any]] = []
         new_actors: list[dict[str, Any]] = []
         person_links: dict[str, str] = {}
 
         true_acts = truth["acts"]
-        if len(true_acts) > 3 and rng.random() < 0.3:  # knows only some targets of a mass event
-            keep = sorted(rng.sample(range(1, len(true_acts)), rng.randint(2, len(true_acts) - 2)))
+        if len(true_acts) > 3 and rand() < 0.3:  # knows only some targets of a mass event
+            keep = sorted(org.rng.sample(range(1, len(true_acts)), 2 + int(rand() * (len(true_acts) - 3))))
             true_acts = [true_acts[0]] + [true_acts[i] for i in keep]
-        elif len(true_acts) == 2 and rng.random() < 0.15:  # missed the second target
+        elif len(true_acts) == 2 and rand() < 0.15:  # did not learn of the second target
             true_acts = true_acts[:1]
 
         acts = []
         for k, act in enumerate(true_acts, start=1):
-            tactic, secondary = act["primary_tactic"], list(act["secondary_tactics"])
-            if rng.random() < prof.tactic_error_rate:
-                options = [t for t in _CONFUSABLE.get(tactic, ()) if act["outcome"] in OUTCOMES_BY_TACTIC[t]]
-                if options and rng.random() < 0.5:
-                    tactic = options[rng.randrange(len(options))]
-                    secondary = [s for s in secondary if TACTIC_PRECEDENCE[s] > TACTIC_PRECEDENCE[tactic]]
-                elif secondary:
-                    secondary.pop(rng.randrange(len(secondary)))
-                else:
-                    extra = [t for t in _TACTIC_PROFILES[tactic].companions if TACTIC_PRECEDENCE[t] > TACTIC_PRECEDENCE[tactic]]
-                    if extra:
-                        secondary.append(extra[rng.randrange(len(extra))])
+            if rand() < prof.tactic_error_rate:
+                tactic, secondary = self._confused_tactics(org, act)
+            else:
+                tactic, secondary = act["primary_tactic"], list(act["secondary_tactics"])
             involvements = []
             for inv in act["involvements"]:
                 degree = inv["degree"]
-                if degree == _F and rng.random() < 0.2:
+                if degree == _F and rand() < 0.2:
                     continue  # a facilitator this organisation did not learn about
-                if degree in (_P, _I) and rng.random() < miss / 4:
+                if degree in (_P, _I) and rand() < miss / 4:
                     degree = "unknown"
                 involvements.append({"actor": self._org_actor(org, inv["actor"], new_actors), "degree": degree})
             acts.append({
@@ -1528,83 +1587,91 @@ class _Generator:
                 "target": self._org_person(org, act["target"], persons, new_persons, person_links),
                 "primary_tactic": tactic,
                 "secondary_tactics": secondary,
-                "pretext": "" if rng.random() < miss else act["pretext"],
+                "pretext": "" if act["pretext"] and rand() < miss else act["pretext"],
                 "outcome": act["outcome"],
                 "involvements": involvements,
             })
 
-        # Dates: shifted, or recorded at a coarser precision.
-        start = dt.date.fromisoformat(truth["start_date"])
-        end = dt.date.fromisoformat(truth["end_date"]) if truth["end_date"] else None
-        precision = truth["date_precision"]
-        if precision == "day" and rng.random() < prof.date_noise_rate:
-            shift = dt.timedelta(days=rng.randint(1, prof.date_noise_days) * (1 if rng.random() < 0.5 else -1))
+        # Dates: shifted, or recorded at a coarser precision (never finer than the truth).
+        start, end, precision = hidden.start, hidden.end, truth["date_precision"]
+        start_text, end_text = truth["start_date"], truth["end_date"]  # reused when unchanged
+        if precision == "day" and rand() < prof.date_noise_rate:
+            shift = dt.timedelta(days=(1 + int(rand() * prof.date_noise_days)) * (1 if rand() < 0.5 else -1))
             start = start + shift
             end = end + shift if end else None
-        if precision != "year" and rng.random() < prof.precision_loss_rate:
-            if precision == "day" and rng.random() < 0.7:
+            start_text, end_text = start.isoformat(), end.isoformat() if end else None
+        if precision != "year" and rand() < prof.precision_loss_rate:
+            if precision == "day" and rand() < 0.7:
                 precision, start = "month", start.replace(day=1)
             else:
                 precision, start = "year", start.replace(month=1, day=1)
+            start_text = start.isoformat()
 
         city = truth["city"]
-        if city and rng.random() < prof.typo_rate:
-            city = _typo(rng, city)
-        elif city and rng.random() < miss / 3:
+        if city and rand() < prof.typo_rate:
+            city = _typo(rand, city)
+        elif city and rand() < miss / 3:
             city = ""
         location_type = truth["location_type"]
-        if location_type != "online" and rng.random() < miss / 3:
+        if location_type != "online" and rand() < miss / 3:
             location_type = "unknown"
         role = truth["host_state_role"]
-        if role == "none" and rng.random() < miss:
+        if role == "none" and rand() < miss:
             role = "unknown"
 
         n_sources = 1
-        while n_sources < 5 and rng.random() < 0.4:
+        while n_sources < 5 and rand() < 0.4:
             n_sources += 1
         sources = []
-        for k in range(1, (2 if n_sources > 1 and rng.random() < 0.5 else 1) + 1):
-            stype = prof.source_type if k == 1 else self.source_types.draw(rng)
+        for k in range(1, 3 if n_sources > 1 and rand() < 0.5 else 2):
+            stype = prof.source_type if k == 1 else org.source_type()
             sources.append({
                 "id": f"{rid}-S{k}",
                 "type": stype,
                 "organisation": prof.code,
                 "reference": "synthetic",
-                "date": (start + dt.timedelta(days=int(rng.expovariate(1 / 30)))).isoformat(),
-                "reliability": ("high", "medium", "low", "unknown")[bisect.bisect_right((0.4, 0.8, 0.95), rng.random())],
-                "connection": "first_hand" if stype == "testimony" else "unknown" if rng.random() < 0.2 else "second_hand",
+                # Reported about a month later on average (exponential delay).
+                "date": (start + dt.timedelta(days=int(-30.0 * math.log(1.0 - rand())))).isoformat(),
+                "reliability": RELIABILITY_LEVELS[bisect.bisect_right(_RELIABILITY_CUTS, rand())],
+                "connection": "first_hand" if stype == "testimony" else "unknown" if rand() < 0.2 else "second_hand",
             })
+        u = rand()
+        if n_sources <= 1:
+            confidence = "possible" if u < 0.5 else "probable"
+        elif n_sources == 2:
+            confidence = "probable" if u < 0.6 else "confirmed"
+        else:
+            confidence = "confirmed" if u < 0.8 else "probable"
 
-        main = primary_tactic(a["primary_tactic"] for a in acts)
+        main = acts[0]["primary_tactic"]
+        for a in acts[1:]:
+            if TACTIC_PRECEDENCE[a["primary_tactic"]] < TACTIC_PRECEDENCE[main]:
+                main = a["primary_tactic"]
         first = acts[0]
-        # A relative back home is the first target only when the exile is not targeted.
-        relative_only = bool(persons[true_acts[0]["target"]]["relations"])
-        title, summary = _describe(
-            rng, self.cal, tactic=main, outcome=first["outcome"], origin=truth["origin_state"],
-            country=truth["location_country"], n_targets=len(acts),
-            category=persons[true_acts[0]["target"]]["categories"][0], relative_only=relative_only,
-            pretext=first["pretext"], role=role,
-        )
+        country, origin = truth["location_country"], truth["origin_state"]
+        first_target = persons[true_acts[0]["target"]]
         incident = {
             "id": rid,
-            "title": title,
-            "summary": summary,
-            "start_date": start.isoformat(),
-            "end_date": end.isoformat() if end else None,
+            "title": _title(int(rand() * 2), main, country, origin, len(acts), self.cal),
+            "summary": _summary(main, first["outcome"], origin, country, len(acts),
+                                first_target["categories"][0], bool(first_target["relations"]) and main == "coercion_by_proxy",
+                                first["pretext"], role, self.cal),
+            "start_date": start_text,
+            "end_date": end_text,
             "date_precision": precision,
-            "location_country": truth["location_country"],
+            "location_country": country,
             "admin_area": "",
             "city": city,
             "location_type": location_type,
-            "origin_state": truth["origin_state"],
+            "origin_state": origin,
             "perpetrator_states": list(truth["perpetrator_states"]),
             "host_state": truth["host_state"],
             "host_state_role": role,
             "mass_event": truth["mass_event"],
-            "confidence": _confidence(rng, n_sources),
+            "confidence": confidence,
             "independent_sources": n_sources,
             "sensitivity": truth["sensitivity"],
-            "sharing": "internal" if rng.random() < 0.1 else prof.sharing,
+            "sharing": "internal" if rand() < 0.1 else prof.sharing,
             "acts": acts,
             "sources": sources,
         }
@@ -1612,27 +1679,33 @@ class _Generator:
 
     # -- driver ------------------------------------------------------------------------------
     def run(self) -> Iterator[SimulatedIncident]:
-        self._actors_by_id: dict[str, dict[str, Any]] = {}
         for index in range(1, self.config.n_incidents + 1):
-            truth, hidden, persons = self.truth_incident(index)
-            for actor in truth.actors:
-                self._actors_by_id[actor["id"]] = actor
+            truth, hidden = self.truth_incident(index)
             origin = truth.incident["origin_state"]
             documented: dict[str, Record] = {}
             for org in self.orgs:
-                p = org.detect_weight * hidden.visibility * org.bias[hidden.tactic]
+                p = org.tactic_weight[hidden.tactic] * hidden.visibility
                 if origin in org.focus:
                     p *= org.profile.focus_boost
-                if org.rng.random() < min(p, 0.95):
-                    documented[org.profile.code] = self.org_record(org, truth.incident, persons)
+                if org.rand() < min(p, MAX_DETECTION):
+                    documented[org.profile.code] = self.org_record(org, truth.incident, hidden)
             truth.incident["independent_sources"] = len(documented)
             yield SimulatedIncident(truth, documented)
 
 
-def _describe(
-    rng: random.Random,
-    cal: Calibration,
-    *,
+# Texts depend only on their arguments, so they are cached: fast, and identical texts share
+# one string in memory.
+@functools.lru_cache(maxsize=1 << 15)
+def _title(variant: int, tactic: str, country: str, origin: str, n_targets: int, cal: Calibration) -> str:
+    """A short de-identified title."""
+    titles = _TITLES[tactic]
+    title = titles[variant % len(titles)].format(loc=cal.country_name(country), origin=cal.country_name(origin))
+    title = title[0].upper() + title[1:]
+    return f"{title} ({n_targets} people)" if n_targets >= 3 else title
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _summary(
     tactic: str,
     outcome: str,
     origin: str,
@@ -1642,29 +1715,26 @@ def _describe(
     relative_only: bool,
     pretext: str,
     role: str,
-) -> tuple[str, str]:
-    """A short de-identified title and a one- or two-sentence summary."""
+    cal: Calibration,
+) -> str:
+    """A de-identified one- or two-sentence summary (categories and countries, no names)."""
     loc, origin_name = cal.country_name(country), cal.country_name(origin)
-    titles = _TITLES[tactic]
-    title = titles[rng.randrange(len(titles))].format(loc=loc, origin=origin_name)
-    title = title[0].upper() + title[1:]
     plural = n_targets >= 3
-    if plural:
-        title += f" ({n_targets} people)"
     subject = _SUBJECTS[category][1 if plural else 0]
     if plural:
         subject = f"{n_targets} {subject}"
     be = "were" if plural else "was"
-    verb = _RELATIVE_VERB if relative_only else _VERBS[tactic]
-    text = f"{subject} from {origin_name} " if not relative_only else f"{subject} "
-    text += verb.format(be=be, loc=loc, origin=origin_name)
+    if relative_only:
+        text = f"{subject} " + _RELATIVE_VERB.format(be=be, origin=origin_name)
+    else:
+        text = f"{subject} from {origin_name} " + _VERBS[tactic].format(be=be, loc=loc, origin=origin_name)
     if pretext:
         text += f" (stated reason: {pretext})"
     text += ". " + _OUTCOME_SENTENCES[outcome].format(
         S="Those targeted" if plural else "The person", be=be, origin=origin_name
     )
     text += _ROLE_SENTENCES.get(role, "")
-    return title, text[0].upper() + text[1:]
+    return text[0].upper() + text[1:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1681,6 +1751,20 @@ def iter_incidents(config: SimulationConfig | None = None) -> Iterator[Simulated
     return _Generator(config or SimulationConfig()).run()
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic data: its repeated
+    scans of the growing heap otherwise cost about 40% of the run (reference counting still
+    frees everything; the collector's state is restored afterwards)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def simulate(config: SimulationConfig | None = None) -> Simulation:
     """Run a whole simulation in memory. Deterministic for ``config.seed``."""
     config = config or SimulationConfig()
@@ -1689,14 +1773,15 @@ def simulate(config: SimulationConfig | None = None) -> Simulation:
     links: dict[tuple[str, str], str] = {}
     person_links: dict[tuple[str, str], str] = {}
     n_undocumented = 0
-    for item in iter_incidents(config):
-        truth.add(item.truth)
-        tid = item.truth.incident["id"]
-        if not item.documented:
-            n_undocumented += 1
-        for code, record in item.documented.items():
-            documented[code].add(record)
-            links[(code, record.incident["id"])] = tid
-            for oid, pid in record.person_links.items():
-                person_links[(code, oid)] = pid
+    with _gc_paused():
+        for item in iter_incidents(config):
+            truth.add(item.truth)
+            tid = item.truth.incident["id"]
+            if not item.documented:
+                n_undocumented += 1
+            for code, record in item.documented.items():
+                documented[code].add(record)
+                links[(code, record.incident["id"])] = tid
+                for oid, pid in record.person_links.items():
+                    person_links[(code, oid)] = pid
     return Simulation(truth, documented, links, person_links, n_undocumented, config)

@@ -4,8 +4,8 @@ The form validates the query string once, at the edge; ``filter_incidents`` then
 clean values to an (already permission-restricted) queryset. Filters that reach through a
 multi-valued relation (acts, their tactics and targets, sources) are written as ``pk__in``
 subqueries instead of joins: a join would repeat an incident once per matching act and force a
-``.distinct()`` on the whole list, which is slower and breaks ``count()`` on some backends when
-combined with annotations. With subqueries every filter returns each incident at most once.
+``.distinct()`` over the whole (wide) incident row, for the count and for every page. With
+subqueries every filter returns each incident at most once, so no ``.distinct()`` is needed.
 """
 
 from __future__ import annotations
@@ -132,9 +132,24 @@ def filter_incidents(incidents: QuerySet[Incident], data: dict[str, Any]) -> Que
 
 
 def search_words(text: str) -> list[str]:
-    """The words of a search, lower-cased, without duplicates, at most MAX_SEARCH_WORDS."""
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
-    return words[:MAX_SEARCH_WORDS]
+    """The words of a search: whitespace-separated, lower-cased, without duplicates.
+
+    Tokens without any letter or digit (a lone "-" or quote) are dropped; at most
+    MAX_SEARCH_WORDS are kept, which bounds the size of the query.
+    """
+    words = [w.lower() for w in text.split() if _WORD.search(w)]
+    return list(dict.fromkeys(words))[:MAX_SEARCH_WORDS]
+
+
+def _tsquery_term(word: str) -> str:
+    """``word`` as a quoted, prefix-matching tsquery operand: 'o''brien':*
+
+    Inside quotes only the quote and the backslash are special, so escaping those two makes
+    any input a well-formed operand; PostgreSQL then splits it with the same parser as the
+    documents ("2021/445" stays one token, "o'brien" becomes a phrase).
+    """
+    escaped = word.replace("\\", "\\\\").replace("'", "''")
+    return f"'{escaped}':*"
 
 
 def search_incidents(incidents: QuerySet[Incident], text: str) -> QuerySet[Incident]:
@@ -170,7 +185,7 @@ def _search_postgresql(incidents: QuerySet[Incident], words: list[str]) -> Query
     # (the project also runs on SQLite). SearchVector/SearchQuery work without the app.
     from django.contrib.postgres.aggregates import StringAgg
     from django.contrib.postgres.search import SearchQuery, SearchVector
-    from django.db.models import OuterRef, Subquery, Value
+    from django.db.models import OuterRef, Subquery, TextField, Value
     from django.db.models.functions import Coalesce
 
     def joined(model: type[Act] | type[Source], field: str) -> Coalesce:
@@ -181,14 +196,15 @@ def _search_postgresql(incidents: QuerySet[Incident], words: list[str]) -> Query
             .annotate(text=StringAgg(field, delimiter=" "))
             .values("text")
         )
-        return Coalesce(Subquery(texts), Value(""))
+        return Coalesce(Subquery(texts), Value(""), output_field=TextField())
 
     # The "simple" configuration: records are written in many languages, so no stemming
-    # or stop words of one language. ``\w+`` words joined with & and suffixed with :* are a
-    # well-formed tsquery (prefix match on every word), passed as a bound parameter.
+    # or stop words of one language. Every word must match, as a prefix.
     document = SearchVector(
         "title", "summary", "city", joined(Act, "pretext"), joined(Source, "reference"),
         config="simple",
     )
-    query = SearchQuery(" & ".join(f"{w}:*" for w in words), config="simple", search_type="raw")
+    query = SearchQuery(
+        " & ".join(_tsquery_term(w) for w in words), config="simple", search_type="raw"
+    )
     return incidents.alias(document=document).filter(document=query)
