@@ -206,8 +206,10 @@ def many_rows(n: int, bad: Callable[[int], dict[str, Any]] | None = None, *, bad
     """``n`` rows, one incident each; rows whose index is in ``bad_at`` get ``bad(i)``'s values."""
     rows = []
     for i in range(n):
-        extra = bad(i) if (bad is not None and i in bad_at) else {}
-        rows.append(flat_row(incident_id=f"INC-{i}", target_id=f"P-{i}", source_id="S1", **extra))
+        values = {"incident_id": f"INC-{i}", "target_id": f"P-{i}", "source_id": "S1"}
+        if bad is not None and i in bad_at:
+            values.update(bad(i))
+        rows.append(flat_row(**values))
     return rows
 
 

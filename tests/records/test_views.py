@@ -322,6 +322,9 @@ def test_bad_filter_values_get_a_message(alice_client, alpha, params, message):
     assert message in html
     assert listed_titles(response) == set()  # never a list that ignores a filter
     assert "<script>" not in html.split("<main", 1)[1]  # the bad value is escaped
+    for described_by in re.findall(r'aria-describedby="([^"]+)"', html):
+        for element_id in described_by.split():
+            assert f'id="{element_id}"' in html  # screen readers find the message
 
 
 def test_bad_page_number_falls_back(alice_client, alpha):
@@ -508,3 +511,16 @@ def test_records_admin_pages_open(client, alpha, django_user_model):
         ("admin:taxonomy_country_changelist", []),
     ):
         assert client.get(reverse(name, args=args)).status_code == 200, name
+
+
+def test_records_admin_is_scoped_for_staff_who_are_not_superusers(client, alpha, beta):
+    from django.contrib.auth.models import Permission
+
+    make_incident(alpha, title="Alpha admin case")
+    make_incident(beta, title="Beta admin case")
+    staff = make_user("staffer", alpha, Role.ADMINISTRATOR, is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_incident"))
+    client.force_login(staff)
+    html = client.get(reverse("admin:records_incident_changelist")).content.decode()
+    assert "Alpha admin case" in html
+    assert "Beta admin case" not in html

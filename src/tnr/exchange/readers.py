@@ -148,8 +148,11 @@ def read_csv(
         _n, chunk, exc = bad[0]
         raise FileProblem(f"header row: {_encoding_message(chunk, exc.start)}", 1)
     header = [h.strip() for h in header]
-    while len(header) > 1 and not header[-1]:
+    while header and not header[-1]:
         header.pop()  # trailing empty header cells (a spreadsheet's ",,,") are not columns
+    if not header:
+        raw.close()
+        raise FileProblem("the header row is empty: the first row must name the columns", 1)
 
     def rows() -> Rows:
         width = len(header)
@@ -243,6 +246,9 @@ def read_xlsx(
     header = [_cell_text(v).strip() for v in first]
     while header and not header[-1]:
         header.pop()
+    if not header:
+        wb.close()
+        raise FileProblem("the header row is empty: the first row must name the columns", 1)
 
     def rows() -> Rows:
         line = 1

@@ -15,7 +15,7 @@ from django.db.models import ForeignKey, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest
 
-from tnr.accounts.models import Membership, Organisation
+from tnr.accounts.models import Organisation
 from tnr.records.models import (
     Act,
     Actor,
@@ -26,6 +26,7 @@ from tnr.records.models import (
     PersonRelation,
     Source,
 )
+from tnr.records.queries import organisations_for
 
 
 class OrganisationScopedAdmin(admin.ModelAdmin):
@@ -33,24 +34,19 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
 
     organisation_path = "organisation"
 
-    def _member_organisation_ids(self, request: HttpRequest) -> QuerySet[Any]:
-        return Membership.objects.filter(user=request.user).values("organisation_id")
-
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
         return queryset.filter(
-            **{f"{self.organisation_path}__in": self._member_organisation_ids(request)}
+            **{f"{self.organisation_path}__in": organisations_for(request.user, "view")}
         )
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
     ) -> ModelChoiceField | None:
         if db_field.related_model is Organisation and not request.user.is_superuser:
-            kwargs["queryset"] = Organisation.objects.filter(
-                pk__in=self._member_organisation_ids(request)
-            )
+            kwargs["queryset"] = organisations_for(request.user, "change")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

@@ -88,7 +88,8 @@ class IncidentFilterForm(forms.Form):
         fields["target_category"].queryset = TargetCategory.objects.all()
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         year_from, year_to = data.get("year_from"), data.get("year_to")
         if year_from is not None and year_to is not None and year_from > year_to:
             raise forms.ValidationError(

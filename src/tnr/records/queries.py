@@ -5,8 +5,8 @@ Views, the API and commands fetch incidents only through these functions, never 
 view cannot leak another organisation's records.
 
 Access is need-to-know: a user sees the incidents of the organisations they are a member of,
-and nothing else. Being a Django superuser does not widen that (the admin site is a separate,
-audited tool for administrators).
+and nothing else. Being a Django superuser does not widen that on the staff pages (the Django
+admin is the administrators' separate tool; see ``tnr.records.admin``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _member_organisation_ids(user: AbstractBaseUser | AnonymousUser, action: str
     roles = _roles_for(action)
     if not user.is_authenticated or not user.is_active:
         return Membership.objects.none().values("organisation_id")
-    return Membership.objects.filter(user=user, role__in=roles).values("organisation_id")
+    return Membership.objects.filter(user_id=user.pk, role__in=roles).values("organisation_id")
 
 
 def organisations_for(

@@ -43,10 +43,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class TermAdmin(ReadOnlyAdmin):
-    list_display = ("code", "label", "order", "retired")
-    list_filter = ("retired",)
+    """A vocabulary term; subclasses add the columns of their own vocabulary."""
+
     search_fields = ("code", "label", "definition")
-    ordering = ("order", "code")
     readonly_fields = ("pretty_examples", "pretty_crosswalks")
     exclude = ("examples", "crosswalks")
 
@@ -72,26 +71,14 @@ class TacticAdmin(TermAdmin):
 class ActorTypeAdmin(TermAdmin):
     list_display = ("code", "label", "group_label", "order", "retired")
     list_filter = ("group_label", "retired")
+    ordering = ("order", "code")
 
 
-@admin.register(TargetCategory)
-class TargetCategoryAdmin(TermAdmin):
-    pass
-
-
-@admin.register(Outcome)
-class OutcomeAdmin(TermAdmin):
-    pass
-
-
-@admin.register(LocationType)
-class LocationTypeAdmin(TermAdmin):
-    pass
-
-
-@admin.register(SourceType)
-class SourceTypeAdmin(TermAdmin):
-    pass
+@admin.register(TargetCategory, Outcome, LocationType, SourceType)
+class PlainTermAdmin(TermAdmin):
+    list_display = ("code", "label", "order", "retired")
+    list_filter = ("retired",)
+    ordering = ("order", "code")
 
 
 @admin.register(Country)
