@@ -150,7 +150,9 @@ SESSION_COOKIE_AGE = env_int("TNR_SESSION_SECONDS", 8 * 3600, minimum=60)
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Strict"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# same-origin, not no-referrer: Chromium sends "Origin: null" on form posts under no-referrer,
+# which Django's CSRF check rightly refuses. Other hosts still get no referrer.
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("TNR_SECURE_COOKIES", True)

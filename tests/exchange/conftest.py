@@ -96,7 +96,7 @@ def build_rich_dataset(org: Organisation) -> dict[str, Any]:
                                  pretext="red notice", outcome_id="detained")
     rm.Involvement.objects.create(act=act2, actor=a3, degree="facilitator")
     rm.Involvement.objects.create(act=act2, actor=a2, degree="perpetrator")
-    act3 = rm.Act.objects.create(incident=i1, external_id="A3", target=p3, primary_tactic_id="coercion_by_proxy")
+    rm.Act.objects.create(incident=i1, external_id="A3", target=p3, primary_tactic_id="coercion_by_proxy")
     rm.Source.objects.create(incident=i1, external_id="S1", type_id="testimony", documenting_organisation="Alpha Watch",
                              reference="Interview 12", date=D(2019, 4, 1), reliability="high", connection="first_hand")
     rm.Source.objects.create(incident=i1, external_id="S2", type_id="media", documenting_organisation="",

@@ -33,10 +33,13 @@ def test_json_round_trip_is_lossless(rich: Any, org2: Any, tmp_path: Path) -> No
     assert report.counts == {"incidents": 4, "acts": 7, "sources": 5, "persons": 6, "actors": 4}
     second = export_json(org2)
     assert strip_meta(second) == strip_meta(first)
-    assert second["organisation"] == "Beta Monitor" and first["organisation"] == "Alpha Watch"
+    assert second["organisation"] == "Beta Monitor"
+    assert first["organisation"] == "Alpha Watch"
     # the things most easily lost are there
     inc1 = next(i for i in second["incidents"] if i["id"] == "INC-1")
-    assert "\n" in inc1["summary"] and "\r\n" in inc1["summary"] and RTL in inc1["title"]
+    assert "\n" in inc1["summary"]
+    assert "\r\n" in inc1["summary"]
+    assert RTL in inc1["title"]
     assert inc1["perpetrator_states"] == ["CN", "RU"]
     assert [len(a["involvements"]) for a in inc1["acts"]] == [2, 2, 0]
     assert [s["id"] for s in inc1["sources"]] == ["S1", "S2", "S3", "S4"]

@@ -86,7 +86,8 @@ def test_xlsx_with_numeric_ids_and_date_cells(org: Any, org2: Any, tmp_path: Pat
     import_file(xlsx_path, org2)
     assert strip_meta(export_json(org)) == strip_meta(export_json(org2))
     inc = rm.Incident.objects.get(organisation=org2, external_id="1001")
-    assert inc.start_date == dt.date(2020, 1, 15) and inc.end_date == dt.date(2020, 2, 1)
+    assert inc.start_date == dt.date(2020, 1, 15)
+    assert inc.end_date == dt.date(2020, 2, 1)
     assert inc.independent_sources == 2
     assert sorted(inc.acts.values_list("external_id", flat=True)) == ["2", "A1"]
 
@@ -174,7 +175,8 @@ def test_batches_are_all_written(org: Any, tmp_path: Path) -> None:
     rows = [flat_row(incident_id=f"INC-{i}", target_id=f"P-{i % 7}") for i in range(250)]
     report = import_file(write_csv(tmp_path / "a.csv", rows), org, batch_size=100)
     assert report.counts["incidents"] == 250
-    assert counts(org)["incidents"] == 250 and counts(org)["persons"] == 7
+    assert counts(org)["incidents"] == 250
+    assert counts(org)["persons"] == 7
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -184,7 +186,8 @@ def test_import_command(org: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", [flat_row(), flat_row(incident_id="INC-2")])
     out = io.StringIO()
     call_command("import", str(path), organisation="alpha", quiet=True, stdout=out)
-    assert "imported" in out.getvalue() and "2 incidents" in out.getvalue()
+    assert "imported" in out.getvalue()
+    assert "2 incidents" in out.getvalue()
     assert counts(org)["incidents"] == 2
 
 

@@ -63,7 +63,9 @@ def test_tactic_enum_is_the_vocabulary_file() -> None:
     assert _props("persons")["categories"]["items"]["enum"] == sorted(vocab.load_vocabulary("target_category").codes)
     assert _props("actors")["type"]["enum"] == sorted(vocab.load_vocabulary("actor_type").codes)
     countries = _plain(_props("incidents")["origin_state"])["enum"]
-    assert "TR" in countries and "CN" in countries and "XX" not in countries
+    assert "TR" in countries
+    assert "CN" in countries
+    assert "XX" not in countries
 
 
 def test_choice_enums_are_the_model_choices() -> None:
