@@ -6,5 +6,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="records:incident-list", permanent=False)),
     path("accounts/", include("tnr.accounts.urls")),
     path("incidents/", include("tnr.records.urls")),
+    path("protection/", include("tnr.cases.urls")),
     path("admin/", admin.site.urls),
 ]
