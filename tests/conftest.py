@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tnr.settings")
-from django.conf import settings  # noqa: E402
+from django.conf import settings
 
 # Password hashing is deliberately slow in production; tests need speed, not strength.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -151,6 +151,9 @@ class PersonRelation(models.Model):
             _in("type", c.RelationType, "person_relation_type_valid"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.type} {self.related_id}"
+
 
 class Actor(models.Model):
     """Who acted: a state agency, a proxy, a host authority, a company or an international body."""
@@ -203,6 +206,9 @@ class Involvement(models.Model):
             _in("degree", c.InvolvementDegree, "involvement_degree_valid"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.actor_id} as {self.degree} in act {self.act_id}"
+
 
 class Source(models.Model):
     """Where the information comes from; the documenting organisation makes a 'list' for MSE."""
@@ -223,6 +229,9 @@ class Source(models.Model):
             _in("reliability", c.Reliability, "source_reliability_valid"),
             _in("connection", c.Connection, "source_connection_valid"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id}: {self.type_id} {self.documenting_organisation}".strip()
 
 
 class Consent(models.Model):
@@ -245,3 +254,7 @@ class Consent(models.Model):
                 name="consent_withdrawn_after_obtained",
             ),
         ]
+
+    def __str__(self) -> str:
+        state = "withdrawn" if self.withdrawn_on else ("obtained" if self.obtained else "not obtained")
+        return f"{self.scope}: {state}"

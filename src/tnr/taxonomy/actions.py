@@ -71,8 +71,7 @@ def sync_vocabularies() -> dict[str, int]:
 
 def sync_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     """post_migrate hook: a fresh database always has the current vocabularies."""
-    if kwargs.get("plan") is not None and not kwargs.get("plan"):
-        # nothing was migrated in this run; the tables are already filled
-        if VocabularyVersion.objects.using(using).exists():
-            return
+    # nothing was migrated in this run and the tables are already filled
+    if kwargs.get("plan") is not None and not kwargs.get("plan") and VocabularyVersion.objects.using(using).exists():
+        return
     sync_vocabularies()
