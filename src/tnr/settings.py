@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Second factor required for every staff view; idle/absolute expiry; removal ends sessions.
+    "tnr.accounts.middleware.StaffAccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tnr.core.middleware.SecurityHeadersMiddleware",
 ]
@@ -130,6 +132,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Argon2id first; the others only verify (and then upgrade) hashes made before.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -152,6 +161,14 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
 SESSION_COOKIE_AGE = env_int("TNR_SESSION_SECONDS", 8 * 3600, minimum=60)
+# Signed out after this long without a request (tnr.accounts.sessions).
+TNR_SESSION_IDLE_SECONDS = env_int("TNR_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+# Name shown in the authenticator app; a neutral one may be safer for staff crossing borders.
+TNR_TOTP_ISSUER = env_str("TNR_TOTP_ISSUER", "TNR Observatory")
+# The account lockout in tnr.accounts.lockout replaces django-otp's per-device back-off, whose
+# growing delays would reject a correct code typed too soon after a wrong one.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Strict"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -6,7 +6,9 @@ import datetime
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 
+from tests.accounts.helpers import add_authenticator, next_code
 from tests.factories import PASSWORD, make_incident, make_org, make_user
 from tnr.records import choices as c
 from tnr.records.views import PAGE_SIZE, SYNTHETIC_NOTICE
@@ -38,11 +40,16 @@ def records():
 
 
 def sign_in(page, username: str = "alice", password: str = PASSWORD) -> None:
+    """Both sign-in steps: password, then a code from the user's authenticator app."""
+    device = add_authenticator(get_user_model().objects.get(username=username))
     page.goto("/incidents/")
     assert "/accounts/login/" in page.url
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/accounts/login/code/"))
+    page.get_by_label("Code").fill(next_code(device))
+    page.get_by_role("button", name="Verify").click()
     page.wait_for_url(re.compile(r"/incidents/$"))
 
 

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import reverse
 
+from tests.accounts.helpers import add_authenticator, login_verified, next_code
 from tests.factories import PASSWORD, make_incident, make_org, make_user
 from tnr.accounts.models import Role
 from tnr.records import choices as c
@@ -57,7 +58,7 @@ def charlie(beta):
 
 @pytest.fixture
 def alice_client(client, alice):
-    client.force_login(alice)
+    login_verified(client, alice)
     return client
 
 
@@ -81,10 +82,14 @@ def test_anonymous_is_sent_to_login(client, alpha, name):
 
 
 def test_login_page_and_sign_in(client, alice):
+    device = add_authenticator(alice)
     page = client.get(reverse("accounts:login"))
     assert page.status_code == 200
     assert b'name="csrfmiddlewaretoken"' in page.content
     response = client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("accounts:verify"))  # second factor next
+    response = client.post(response.url, {"code": next_code(device)})
     assert response.status_code == 302
     assert response.url == LIST
 
@@ -108,7 +113,7 @@ def test_owner_and_colleague_see_their_incidents(client, alpha, beta, alice, bob
     make_incident(alpha, title="Alpha case")
     make_incident(beta, title="Beta case")
     for user in (alice, bob):
-        client.force_login(user)
+        login_verified(client, user)
         response = client.get(LIST)
         assert response.status_code == 200
         assert listed_titles(response) == {"Alpha case"}
@@ -117,14 +122,14 @@ def test_owner_and_colleague_see_their_incidents(client, alpha, beta, alice, bob
 
 def test_outsider_sees_nothing_of_another_organisation(client, alpha, charlie):
     incident = make_incident(alpha, title="Alpha case")
-    client.force_login(charlie)
+    login_verified(client, charlie)
     assert listed_titles(client.get(LIST)) == set()
     assert client.get(detail_url(incident)).status_code == 404
 
 
 def test_detail_404_looks_the_same_for_missing_and_foreign(client, alpha, charlie):
     foreign = make_incident(alpha)
-    client.force_login(charlie)
+    login_verified(client, charlie)
     missing = client.get(reverse("records:incident-detail", args=[uuid.uuid4()]))
     hidden = client.get(detail_url(foreign))
     assert missing.status_code == hidden.status_code == 404
@@ -134,7 +139,7 @@ def test_detail_404_looks_the_same_for_missing_and_foreign(client, alpha, charli
 def test_user_without_membership_sees_nothing(client, alpha):
     make_incident(alpha)
     loner = make_user("loner")
-    client.force_login(loner)
+    login_verified(client, loner)
     response = client.get(LIST)
     assert response.status_code == 200
     assert b"0 incidents" in response.content
@@ -144,7 +149,7 @@ def test_superuser_gets_no_records_without_membership(client, alpha, django_user
     """Need-to-know: being a superuser does not open every organisation's records."""
     incident = make_incident(alpha)
     root = django_user_model.objects.create_superuser("root", password=PASSWORD)
-    client.force_login(root)
+    login_verified(client, root)
     assert client.get(detail_url(incident)).status_code == 404
 
 
@@ -441,7 +446,7 @@ def test_demo_banner_on_every_page(client, alice, alpha, settings):
     assert "Demonstration site" not in client.get(login).content.decode()
     settings.TNR_DEMO = True
     assert "Demonstration site" in client.get(login).content.decode()
-    client.force_login(alice)
+    login_verified(client, alice)
     assert "Demonstration site" in client.get(LIST).content.decode()
     assert "Demonstration site" in client.get(detail_url(incident)).content.decode()
 
@@ -465,9 +470,10 @@ def test_list_query_count_is_bounded(alice_client, alpha, django_assert_max_num_
     for _ in range(PAGE_SIZE + 5):
         make_incident(alpha, acts=2, secondary_tactics=["online_threats_smear"],
                       target_categories=["journalist"])
-    # session, user, tactic groups, count, page, acts of the page, synthetic check, the
-    # origin/host/category menus: 10 today, whatever the number of incidents or acts.
-    with django_assert_max_num_queries(12):
+    # session, user, second-factor device, session generation (tnr.accounts.middleware),
+    # tactic groups, count, page, acts of the page, synthetic check, the origin/host/category
+    # menus: 12 today, whatever the number of incidents or acts.
+    with django_assert_max_num_queries(14):
         response = alice_client.get(LIST, {"tactic_group": "digital", "q": "incident"})
     assert len(listed_titles(response)) == PAGE_SIZE
 
@@ -475,9 +481,10 @@ def test_list_query_count_is_bounded(alice_client, alpha, django_assert_max_num_
 def test_detail_query_count_is_bounded(alice_client, alpha, django_assert_max_num_queries):
     incident = make_incident(alpha, acts=6, secondary_tactics=["online_threats_smear"],
                              target_categories=["journalist", "academic"])
-    # session, user, incident, then one query per related set (states, acts, secondary
-    # tactics, nationalities, categories, involvements, sources): 10 for any number of acts.
-    with django_assert_max_num_queries(12):
+    # session, user, second-factor device, session generation, incident, then one query per
+    # related set (states, acts, secondary tactics, nationalities, categories, involvements,
+    # sources): 12 for any number of acts.
+    with django_assert_max_num_queries(14):
         response = alice_client.get(detail_url(incident))
     assert response.status_code == 200
 
@@ -487,7 +494,7 @@ def test_detail_query_count_is_bounded(alice_client, alpha, django_assert_max_nu
 
 def test_vocabulary_admin_is_read_only(client, django_user_model):
     admin_user = django_user_model.objects.create_superuser("root", password=PASSWORD)
-    client.force_login(admin_user)
+    login_verified(client, admin_user)
     assert client.get(reverse("admin:taxonomy_tactic_changelist")).status_code == 200
     page = client.get(reverse("admin:taxonomy_tactic_change", args=["killing"]))
     assert page.status_code == 200
@@ -501,7 +508,7 @@ def test_vocabulary_admin_is_read_only(client, django_user_model):
 def test_records_admin_pages_open(client, alpha, django_user_model):
     incident = make_incident(alpha)
     admin_user = django_user_model.objects.create_superuser("root", password=PASSWORD)
-    client.force_login(admin_user)
+    login_verified(client, admin_user)
     for name, args in (
         ("admin:records_incident_changelist", []),
         ("admin:records_incident_change", [incident.pk]),
@@ -520,7 +527,7 @@ def test_records_admin_is_scoped_for_staff_who_are_not_superusers(client, alpha,
     make_incident(beta, title="Beta admin case")
     staff = make_user("staffer", alpha, Role.ADMINISTRATOR, is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="view_incident"))
-    client.force_login(staff)
+    login_verified(client, staff)
     html = client.get(reverse("admin:records_incident_changelist")).content.decode()
     assert "Alpha admin case" in html
     assert "Beta admin case" not in html

@@ -1,13 +1,21 @@
-"""Organisations and their members.
+"""Organisations, their members, invitations, and the state behind sign-in security.
 
-Every record belongs to one organisation. Roles here are the minimum the foundation needs;
-the organisations-and-keys work adds invitations, second factor and key wrapping.
+Every record belongs to one organisation. A user acts in an organisation through a
+``Membership`` whose role (``Role``) has a written meaning in ``tnr.accounts.roles``.
+
+Nothing here may help an adversary who copies the database: invitation tokens are stored
+only as SHA-256 hashes, the lockout counters are keyed by an HMAC of the lower-cased username
+(no attempted usernames, no IP addresses, no user agents), and recovery codes live in
+django-otp's ``StaticToken`` as keyed hashes (see ``tnr.accounts.secondfactor``).
 """
 
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class OrganisationKind(models.TextChoices):
@@ -20,6 +28,8 @@ class OrganisationKind(models.TextChoices):
 
 
 class Role(models.TextChoices):
+    """A member's role in one organisation. What each may do: ``tnr.accounts.roles``."""
+
     ADMINISTRATOR = "administrator", "Administrator"
     CASEWORKER = "caseworker", "Caseworker"
     ANALYST = "analyst", "Analyst"
@@ -45,6 +55,13 @@ class Organisation(models.Model):
 
 
 class Membership(models.Model):
+    """A user's role in an organisation.
+
+    Created, changed and deleted only through ``tnr.accounts.actions`` (the admin shows them
+    read-only): removal must also end the member's sessions, and an organisation must always
+    keep at least one administrator.
+    """
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
@@ -58,3 +75,93 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organisation} ({self.role})"
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def pending(self, now: datetime.datetime | None = None) -> InvitationQuerySet:
+        """Invitations that can still be accepted."""
+        return self.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now or timezone.now()
+        )
+
+
+class Invitation(models.Model):
+    """An invitation to join an organisation with a role, as a single-use link.
+
+    There is no e-mail server: the administrator is shown the link once and passes it on
+    through a channel they trust. Only the SHA-256 hash of the link's token is stored, so a
+    copy of the database cannot be used to join.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="invitation_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.organisation} as {self.role}"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"
+
+
+class LoginThrottle(models.Model):
+    """Failed sign-in attempts (password or code) against one account name.
+
+    ``key`` is an HMAC of the lower-cased username, so a name that does not exist is counted
+    and locked exactly like one that does (no account enumeration) and the table reveals
+    neither real nor mistyped usernames. No IP address is kept: see ``tnr.accounts.lockout``.
+    """
+
+    key = models.CharField(max_length=64, primary_key=True)
+    failures = models.PositiveIntegerField(default=0, help_text="Failures since the last lock.")
+    lockouts = models.PositiveIntegerField(default=0, help_text="Locks in a row; each doubles the next.")
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "sign-in lockout"
+
+    def __str__(self) -> str:
+        return f"{self.key[:12]}… ({self.failures} failures)"
+
+
+class AccountState(models.Model):
+    """Per-user security state that does not belong on Django's user model.
+
+    ``session_generation`` is stamped into every session at sign-in and compared on every
+    request (``tnr.accounts.middleware``); increasing it ends all of the user's sessions at
+    once, whichever session backend is used. A missing row means generation 0.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="account_state"
+    )
+    session_generation = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.user} (generation {self.session_generation})"

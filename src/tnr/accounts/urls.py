@@ -1,9 +1,27 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
+
+from tnr.accounts import views
 
 app_name = "accounts"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.account_view, name="account"),
+    path("login/", views.login_view, name="login"),
+    path("login/code/", views.verify_view, name="verify"),
+    path("enrol/", views.enrol_view, name="enrol"),
+    path("logout/", views.logout_view, name="logout"),
+    path("recovery-codes/", views.recovery_codes_view, name="recovery-codes"),
+    path("authenticator/replace/", views.replace_authenticator_view, name="replace-authenticator"),
+    path("password/", views.password_change_view, name="password-change"),
+    path("invitations/<str:token>/", views.accept_invitation_view, name="accept-invitation"),
+    path("organisations/<slug:slug>/members/", views.members_view, name="members"),
+    path("organisations/<slug:slug>/invitations/", views.invite_view, name="invite"),
+    path(
+        "organisations/<slug:slug>/invitations/<int:pk>/revoke/",
+        views.revoke_invitation_view,
+        name="revoke-invitation",
+    ),
+    path("organisations/<slug:slug>/members/<int:pk>/role/", views.change_role_view, name="change-role"),
+    path("organisations/<slug:slug>/members/<int:pk>/remove/", views.remove_member_view, name="remove-member"),
+    path("organisations/<slug:slug>/members/<int:pk>/unlock/", views.unlock_member_view, name="unlock-member"),
 ]

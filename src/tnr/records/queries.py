@@ -5,8 +5,10 @@ Views, the API and commands fetch incidents only through these functions, never 
 view cannot leak another organisation's records.
 
 Access is need-to-know: a user sees the incidents of the organisations they are a member of,
-and nothing else. Being a Django superuser does not widen that on the staff pages (the Django
-admin is the administrators' separate tool; see ``tnr.records.admin``).
+and nothing else; what their role there allows comes from ``tnr.accounts.roles``. Partners
+see only the incidents an organisation shares with partners or the public. Being a Django
+superuser does not widen that on the staff pages (the Django admin is the administrators'
+separate tool; see ``tnr.records.admin``).
 """
 
 from __future__ import annotations
@@ -16,41 +18,60 @@ from typing import Literal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from tnr.accounts.models import Membership, Organisation, Role
+from tnr.accounts.models import Organisation
+from tnr.accounts.roles import Perm, organisation_ids_with, roles_with
+from tnr.records import choices as c
 from tnr.records.models import Incident
 
 Action = Literal["view", "change"]
 
-# Which membership roles may do what with an organisation's incidents. Partners are read-only.
+# What each action needs, in the terms of tnr.accounts.roles (the one table of what each role
+# may do). "view" is either permission: VIEW_RECORDS sees all of an organisation's incidents,
+# VIEW_SHARED_RECORDS (partners) only those it shares beyond itself.
+PERMISSIONS_FOR_ACTION: dict[str, tuple[str, ...]] = {
+    "view": (Perm.VIEW_RECORDS, Perm.VIEW_SHARED_RECORDS),
+    "change": (Perm.CHANGE_RECORDS,),
+}
+# Sharing levels a partner sees as records. "aggregate" means statistics only: not a record.
+SHARED_WITH_PARTNERS = frozenset({c.Sharing.PARTNERS, c.Sharing.PUBLIC})
+
+# Kept for callers that want the role sets: derived, never written by hand.
 ROLES_FOR_ACTION: dict[str, frozenset[str]] = {
-    "view": frozenset(Role.values),
-    "change": frozenset({Role.ADMINISTRATOR, Role.CASEWORKER}),
+    action: frozenset().union(*(roles_with(perm) for perm in perms))
+    for action, perms in PERMISSIONS_FOR_ACTION.items()
 }
 
 
-def _roles_for(action: str) -> frozenset[str]:
-    try:
-        return ROLES_FOR_ACTION[action]
-    except KeyError:
-        raise ValueError(f"unknown action {action!r}") from None
+def _check_action(action: str) -> None:
+    if action not in PERMISSIONS_FOR_ACTION:
+        raise ValueError(f"unknown action {action!r}")
 
 
-def _member_organisation_ids(user: AbstractBaseUser | AnonymousUser, action: str) -> QuerySet:
-    """Subquery of the ids of organisations where ``user`` holds a role allowing ``action``."""
-    roles = _roles_for(action)
-    if not user.is_authenticated or not user.is_active:
-        return Membership.objects.none().values("organisation_id")
-    return Membership.objects.filter(user_id=user.pk, role__in=roles).values("organisation_id")
+def _visible(user: AbstractBaseUser | AnonymousUser, action: str) -> Q:
+    """The condition on incidents that ``user`` may ``action`` (membership checked live)."""
+    _check_action(action)
+    if action == "change":
+        return Q(organisation_id__in=organisation_ids_with(user, Perm.CHANGE_RECORDS))
+    return Q(organisation_id__in=organisation_ids_with(user, Perm.VIEW_RECORDS)) | Q(
+        organisation_id__in=organisation_ids_with(user, Perm.VIEW_SHARED_RECORDS),
+        sharing__in=SHARED_WITH_PARTNERS,
+    )
 
 
 def organisations_for(
     user: AbstractBaseUser | AnonymousUser, action: Action = "view"
 ) -> QuerySet[Organisation]:
-    """The organisations whose incidents ``user`` may ``action``."""
-    return Organisation.objects.filter(pk__in=_member_organisation_ids(user, action))
+    """The organisations *all* of whose incidents ``user`` may ``action``.
+
+    Partners are not included for "view": they see only some of an organisation's incidents
+    (use ``incidents_for``), so an organisation-wide filter must not open the rest to them.
+    """
+    _check_action(action)
+    perm = Perm.CHANGE_RECORDS if action == "change" else Perm.VIEW_RECORDS
+    return Organisation.objects.filter(pk__in=organisation_ids_with(user, perm))
 
 
 def incidents_for(
@@ -61,9 +82,10 @@ def incidents_for(
     The restriction is a subquery on memberships rather than a join, so the result never
     holds duplicate rows and callers need no ``.distinct()``.
     """
+    _check_action(action)
     if not user.is_authenticated or not user.is_active:
         return Incident.objects.none()
-    return Incident.objects.filter(organisation_id__in=_member_organisation_ids(user, action))
+    return Incident.objects.filter(_visible(user, action))
 
 
 def access_incident(
@@ -88,13 +110,15 @@ def access_incident(
         uid = uuid.UUID(str(uid))
     except ValueError:
         raise Http404("No such incident") from None
-    visible = base.filter(organisation_id__in=_member_organisation_ids(user, "view"))
+    _check_action(action)
+    if not user.is_authenticated or not user.is_active:
+        raise Http404("No such incident")
     try:
-        incident = visible.get(uid=uid)
+        incident = base.filter(_visible(user, "view")).get(uid=uid)
     except Incident.DoesNotExist:
         raise Http404("No such incident") from None
-    if action != "view" and not _member_organisation_ids(user, action).filter(
-        organisation_id=incident.organisation_id
+    if action != "view" and not Incident.objects.filter(
+        _visible(user, action), pk=incident.pk
     ).exists():
         raise PermissionDenied(f"Your role does not allow you to {action} this incident")
     return incident
