@@ -65,7 +65,13 @@ def main() -> None:
     else:
         raise SystemExit(f"unknown mode {mode}")
     seconds = time.perf_counter() - start
+    # VmHWM, not ru_maxrss: on Linux ru_maxrss survives fork+exec, so a child would report the
+    # parent's peak; VmHWM belongs to this process image alone.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
     print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": round(peak, 1)}))
 
 

@@ -185,7 +185,7 @@ def test_batches_are_all_written(org: Any, tmp_path: Path) -> None:
 def test_import_command(org: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", [flat_row(), flat_row(incident_id="INC-2")])
     out = io.StringIO()
-    call_command("import", str(path), organisation="alpha", quiet=True, stdout=out)
+    call_command("import", str(path), organisation="alpha", stdout=out)
     assert "imported" in out.getvalue()
     assert "2 incidents" in out.getvalue()
     assert counts(org)["incidents"] == 2
@@ -213,3 +213,16 @@ def test_validate_command(org: Any, tmp_path: Path) -> None:
     bad = write_csv(tmp_path / "bad.csv", [flat_row(location_country="XX")])
     with pytest.raises(CommandError, match=r"bad.csv, row 2, column location_country: unknown country code 'XX'"):
         call_command("validate", str(bad), quiet=True)
+
+
+def test_simulator_documents_import(org: Any, tmp_path: Path) -> None:
+    """What ``tnr demo`` loads: the simulator's exchange documents pass the strict JSON checks."""
+    from tnr.methods.simulate import SimulationConfig, simulate
+
+    result = simulate(SimulationConfig(seed=5, n_incidents=60))
+    code, dataset = next(iter(result.documented.items()))
+    path = tmp_path / f"{code}.json"
+    path.write_text(json.dumps(dataset.to_exchange(code)), encoding="utf-8")
+    report = import_file(path, org, synthetic=True)
+    assert report.counts["incidents"] == len(dataset.incidents) > 0
+    assert set(rm.Incident.objects.filter(organisation=org).values_list("synthetic", flat=True)) == {True}

@@ -329,8 +329,8 @@ def test_conflicting_profiles(org: Any, tmp_path: Path) -> None:
     ]
     report = fails(write_csv(tmp_path / "conflict.csv", rows), org)
     assert report.problem_count == 3
-    has(report, 3, "target_sex", "person 'P-1' is described differently on an earlier row", "'female' there, 'male' here")
-    has(report, 3, "actor_state", "actor 'AC-1' is described differently")
+    has(report, 3, "target_sex", "person 'P-1' is described differently on row 2", "'female' there, 'male' here")
+    has(report, 3, "actor_state", "actor 'AC-1' is described differently on row 2", "'CN' there, 'RU' here")
     has(report, 5, "title", "differs from row 4 of the same incident")
 
 
@@ -657,3 +657,13 @@ def test_report_str_of_a_problem(org: Any, tmp_path: Path) -> None:
     report = fails(write_csv(tmp_path / "x.csv", rows_with({"origin_state": "XX"}, at=(0,))), org)
     assert str(report.problems[0]) == "x.csv, row 2, column origin_state: unknown country code 'XX' (use ISO 3166-1 alpha-2, e.g. 'TR')"
     assert io.StringIO(report.summary()).readline() == "x.csv: 1 problem, nothing imported\n"
+
+
+def test_database_refusal_is_reported_not_raised(org: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a check ever misses something the database refuses, the import still fails cleanly."""
+    monkeypatch.setattr("tnr.exchange.importer.check_incident_dates", lambda *args, **kwargs: None)
+    rows = rows_with({"start_date": "2020-05-10", "end_date": "2020-05-09"}, at=(4,))
+    report = fails(write_csv(tmp_path / "db.csv", rows), org, check_validate=False)
+    assert report.problem_count == 1
+    has(report, None, None, "the database refused the data")
+    assert rm.Incident.objects.count() == 0

@@ -145,6 +145,7 @@ def _mutate(doc: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
         (["incidents", 0, "acts", 0, "primary_tactic"], "teleportation"),
         (["incidents", 0, "acts", 0, "id"], 7),
         (["persons", 0, "sex"], None),
+        (["incidents", 0, "acts", 0, "id"], " "),
         (["version"], "0.9"),
     ],
 )

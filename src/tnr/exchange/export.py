@@ -1,9 +1,13 @@
 """Export incidents as a JSON exchange document, a flat CSV or a Frictionless Data Package.
 
-Exports stream: incidents are read in chunks with their related rows prefetched, and written
-as they come, so memory does not grow with the number of incidents. Text cells in CSV are
-neutralised against formula injection (a leading =, +, -, @ gets an apostrophe), which the
-importer undoes, so a CSV round trip stays lossless.
+Exports stream: incidents are read in chunks (keyset pagination on the primary key) and, for
+each chunk, their acts, involvements, sources and codes come in one query per table (plain
+value rows, no model instances: building those cost far more than the database's work), so
+memory does not grow with the number of incidents. Lists are in a stable order (by primary
+key, codes sorted), so exporting the same records twice gives the same file.
+
+Text cells in CSV are neutralised against formula injection (a leading =, +, -, @, tab or CR
+gets an apostrophe), which the importer undoes, so a CSV round trip stays lossless.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from tnr.exchange import schema as sch
@@ -26,122 +31,164 @@ from tnr.taxonomy import vocab
 
 CHUNK = 2000
 
+INCIDENT_STATES = rm.Incident.perpetrator_states.through
+ACT_TACTICS = rm.Act.secondary_tactics.through
+PERSON_NATIONALITY = rm.Person.nationality.through
+PERSON_CATEGORIES = rm.Person.categories.through
+
+# (exchange name, model field) of the incident columns, in document order
+INCIDENT_COLUMNS = (
+    ("id", "external_id"), ("title", "title"), ("summary", "summary"), ("start_date", "start_date"),
+    ("end_date", "end_date"), ("date_precision", "date_precision"), ("location_country", "location_country_id"),
+    ("admin_area", "admin_area"), ("city", "city"), ("location_type", "location_type_id"),
+    ("origin_state", "origin_state_id"), ("perpetrator_states", None), ("host_state", "host_state_id"),
+    ("host_state_role", "host_state_role"), ("mass_event", "mass_event"), ("confidence", "confidence"),
+    ("independent_sources", "independent_sources"), ("sensitivity", "sensitivity"), ("sharing", "sharing"),
+)
+_DATES = {"start_date", "end_date"}
+
 
 def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _chunks(incidents: QuerySet[rm.Incident], *, profiles: bool = False) -> Iterator[list[rm.Incident]]:
-    """Incidents with everything an export needs, a chunk at a time (keyset pagination).
+def _grouped(rows: Iterable[tuple[Any, ...]]) -> dict[Any, list[Any]]:
+    """{first value: [the rest (or the second value alone)]} in row order."""
+    out: dict[Any, list[Any]] = defaultdict(list)
+    for key, *rest in rows:
+        out[key].append(rest[0] if len(rest) == 1 else tuple(rest))
+    return out
 
-    With ``profiles``, the targets' nationalities and categories come too (the flat form
-    repeats them on every row).
+
+def incident_chunks(incidents: QuerySet[rm.Incident]) -> Iterator[list[dict[str, Any]]]:
+    """The exchange dicts of ``incidents`` (with acts and sources), a chunk at a time.
+
+    Each act dict also carries ``_target_pk`` (the target's primary key, or None) for the flat
+    form; ``write_json`` leaves it out.
     """
-    base = incidents.order_by("pk").select_related("organisation")
-    act_related: list[Any] = [
-        "secondary_tactics",
-        Prefetch("involvements", queryset=rm.Involvement.objects.order_by("pk").select_related("actor")),
-    ]
-    if profiles:
-        act_related += ["target__nationality", "target__categories"]
+    base = incidents.order_by("pk")
+    fields = [f for _n, f in INCIDENT_COLUMNS if f is not None]
     last = 0
     while True:
-        chunk = list(
-            base.filter(pk__gt=last).prefetch_related(
-                "perpetrator_states",
-                Prefetch("sources", queryset=rm.Source.objects.order_by("pk")),
-                Prefetch(
-                    "acts",
-                    queryset=rm.Act.objects.order_by("pk").select_related("target").prefetch_related(*act_related),
-                ),
-            )[:CHUNK]
-        )
-        if not chunk:
+        rows = list(base.filter(pk__gt=last).values_list("pk", *fields)[:CHUNK])
+        if not rows:
             return
-        yield chunk
-        last = chunk[-1].pk
+        high = rows[-1][0]
+        # the chunk as a subquery: no long lists of ids in the statements
+        chunk = incidents.filter(pk__gt=last, pk__lte=high).values("pk")
+        states = _grouped(
+            INCIDENT_STATES.objects.filter(incident__in=chunk).order_by("incident_id", "country_id")
+            .values_list("incident_id", "country_id")
+        )
+        acts = list(
+            rm.Act.objects.filter(incident__in=chunk).order_by("pk").values_list(
+                "pk", "incident_id", "external_id", "target__external_id", "primary_tactic_id", "pretext",
+                "outcome_id", "target_id",
+            )
+        )
+        tactics = _grouped(
+            ACT_TACTICS.objects.filter(act__incident__in=chunk).order_by("act_id", "tactic_id")
+            .values_list("act_id", "tactic_id")
+        )
+        involvements = _grouped(
+            rm.Involvement.objects.filter(act__incident__in=chunk).order_by("pk")
+            .values_list("act_id", "actor__external_id", "degree")
+        )
+        sources = _grouped(
+            rm.Source.objects.filter(incident__in=chunk).order_by("pk").values_list(
+                "incident_id", "external_id", "type_id", "documenting_organisation", "reference", "date",
+                "reliability", "connection",
+            )
+        )
+        acts_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for pk, incident_pk, external_id, target, primary, pretext, outcome, target_pk in acts:
+            acts_of[incident_pk].append({
+                "id": external_id,
+                "target": target,
+                "primary_tactic": primary,
+                "secondary_tactics": tactics.get(pk, []),
+                "pretext": pretext,
+                "outcome": outcome,
+                "involvements": [{"actor": actor, "degree": degree} for actor, degree in involvements.get(pk, ())],
+                "_target_pk": target_pk,
+            })
+        out = []
+        for row in rows:
+            pk = row[0]
+            values = iter(row[1:])
+            d: dict[str, Any] = {}
+            for name, field in INCIDENT_COLUMNS:
+                if field is None:
+                    d[name] = states.get(pk, [])
+                elif name in _DATES:
+                    d[name] = _iso(next(values))
+                else:
+                    d[name] = next(values)
+            d["acts"] = acts_of.get(pk, [])
+            d["sources"] = [
+                {"id": sid, "type": stype, "organisation": org, "reference": ref, "date": _iso(date),
+                 "reliability": reliability, "connection": connection}
+                for sid, stype, org, ref, date, reliability, connection in sources.get(pk, ())
+            ]
+            out.append(d)
+        yield out
+        last = high
 
 
-def incident_dict(inc: rm.Incident) -> dict[str, Any]:
-    return {
-        "id": inc.external_id,
-        "title": inc.title,
-        "summary": inc.summary,
-        "start_date": _iso(inc.start_date),
-        "end_date": _iso(inc.end_date),
-        "date_precision": inc.date_precision,
-        "location_country": inc.location_country_id,
-        "admin_area": inc.admin_area,
-        "city": inc.city,
-        "location_type": inc.location_type_id,
-        "origin_state": inc.origin_state_id,
-        "perpetrator_states": sorted(c.pk for c in inc.perpetrator_states.all()),
-        "host_state": inc.host_state_id,
-        "host_state_role": inc.host_state_role,
-        "mass_event": inc.mass_event,
-        "confidence": inc.confidence,
-        "independent_sources": inc.independent_sources,
-        "sensitivity": inc.sensitivity,
-        "sharing": inc.sharing,
-        "acts": [
-            {
-                "id": act.external_id,
-                "target": act.target.external_id if act.target else None,
-                "primary_tactic": act.primary_tactic_id,
-                "secondary_tactics": sorted(t.pk for t in act.secondary_tactics.all()),
-                "pretext": act.pretext,
-                "outcome": act.outcome_id,
-                "involvements": [
-                    {"actor": inv.actor.external_id, "degree": inv.degree} for inv in act.involvements.all()
-                ],
+def _public(incident: dict[str, Any]) -> dict[str, Any]:
+    """An incident dict as it goes into a document (without the export's own keys)."""
+    return {**incident, "acts": [{k: v for k, v in a.items() if k[0] != "_"} for a in incident["acts"]]}
+
+
+PROFILE_FIELDS = ("external_id", "sex", "age_group", "host_status")
+
+
+def person_dicts(pks: list[int], *, full: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(pk, exchange dict)`` of the persons ``pks``, in that order, a chunk at a time.
+
+    Without ``full``, only the profile (no relations, no consents): what the flat form needs.
+    """
+    for i in range(0, len(pks), CHUNK):
+        part = pks[i : i + CHUNK]
+        persons = {
+            row[0]: row[1:] for row in rm.Person.objects.filter(pk__in=part).values_list("pk", *PROFILE_FIELDS)
+        }
+        nationality = _grouped(
+            PERSON_NATIONALITY.objects.filter(person_id__in=part).order_by("person_id", "country_id")
+            .values_list("person_id", "country_id")
+        )
+        categories = _grouped(
+            PERSON_CATEGORIES.objects.filter(person_id__in=part).order_by("person_id", "targetcategory_id")
+            .values_list("person_id", "targetcategory_id")
+        )
+        if full:
+            relations = _grouped(
+                rm.PersonRelation.objects.filter(person_id__in=part).order_by("pk")
+                .values_list("person_id", "type", "related__external_id")
+            )
+            consents = _grouped(
+                rm.Consent.objects.filter(person_id__in=part).order_by("pk").values_list(
+                    "person_id", "scope", "obtained", "obtained_on", "permitted_sharing", "withdrawn_on"
+                )
+            )
+        for pk in part:
+            external_id, sex, age_group, host_status = persons[pk]
+            d: dict[str, Any] = {
+                "id": external_id,
+                "sex": sex,
+                "age_group": age_group,
+                "nationality": nationality.get(pk, []),
+                "host_status": host_status,
+                "categories": categories.get(pk, []),
             }
-            for act in inc.acts.all()
-        ],
-        "sources": [
-            {
-                "id": src.external_id,
-                "type": src.type_id,
-                "organisation": src.documenting_organisation,
-                "reference": src.reference,
-                "date": _iso(src.date),
-                "reliability": src.reliability,
-                "connection": src.connection,
-            }
-            for src in inc.sources.all()
-        ],
-    }
-
-
-def person_profile(p: rm.Person) -> dict[str, Any]:
-    return {
-        "id": p.external_id,
-        "sex": p.sex,
-        "age_group": p.age_group,
-        "nationality": sorted(c.pk for c in p.nationality.all()),
-        "host_status": p.host_status,
-        "categories": sorted(c.pk for c in p.categories.all()),
-    }
-
-
-def person_dict(p: rm.Person) -> dict[str, Any]:
-    return {
-        **person_profile(p),
-        "relations": [{"type": r.type, "person": r.related.external_id} for r in p.relations.all()],
-        "consents": [
-            {
-                "scope": c.scope,
-                "obtained": c.obtained,
-                "obtained_on": _iso(c.obtained_on),
-                "permitted_sharing": c.permitted_sharing,
-                "withdrawn_on": _iso(c.withdrawn_on),
-            }
-            for c in p.consents.all()
-        ],
-    }
-
-
-def actor_dict(a: rm.Actor) -> dict[str, Any]:
-    return {"id": a.external_id, "type": a.type_id, "state": a.state_id, "name": a.name}
+            if full:
+                d["relations"] = [{"type": t, "person": other} for t, other in relations.get(pk, ())]
+                d["consents"] = [
+                    {"scope": scope, "obtained": obtained, "obtained_on": _iso(on),
+                     "permitted_sharing": sharing, "withdrawn_on": _iso(withdrawn)}
+                    for scope, obtained, on, sharing, withdrawn in consents.get(pk, ())
+                ]
+            yield pk, d
 
 
 def _person_ids(incidents: QuerySet[rm.Incident]) -> list[int]:
@@ -169,29 +216,17 @@ def _person_ids(incidents: QuerySet[rm.Incident]) -> list[int]:
     return sorted(found)
 
 
-def _persons(ids: list[int]) -> Iterator[rm.Person]:
-    qs = rm.Person.objects.order_by("pk").prefetch_related(
-        "nationality",
-        "categories",
-        Prefetch("consents", queryset=rm.Consent.objects.order_by("pk")),
-        Prefetch("relations", queryset=rm.PersonRelation.objects.order_by("pk").select_related("related")),
-    )
-    for i in range(0, len(ids), CHUNK):
-        yield from qs.filter(pk__in=ids[i : i + CHUNK])
-
-
-def _actors(incidents: QuerySet[rm.Incident]) -> QuerySet[rm.Actor]:
-    return rm.Actor.objects.filter(involvements__act__incident__in=incidents.values("pk")).distinct().order_by("pk")
-
-
-def _iter_chunked(qs: QuerySet[Any]) -> Iterator[Any]:
+def actor_dicts(incidents: QuerySet[rm.Incident]) -> Iterator[dict[str, Any]]:
+    """The actors involved in ``incidents``, in primary-key order."""
+    actors = rm.Actor.objects.filter(involvements__act__incident__in=incidents.values("pk")).distinct().order_by("pk")
     last = 0
     while True:
-        chunk = list(qs.filter(pk__gt=last)[:CHUNK])
-        if not chunk:
+        rows = list(actors.filter(pk__gt=last).values_list("pk", "external_id", "type_id", "state_id", "name")[:CHUNK])
+        if not rows:
             return
-        yield from chunk
-        last = chunk[-1].pk
+        for _pk, external_id, type_, state, name in rows:
+            yield {"id": external_id, "type": type_, "state": state, "name": name}
+        last = rows[-1][0]
 
 
 def write_json(incidents: QuerySet[rm.Incident], out: IO[str], *, organisation: str = "") -> dict[str, int]:
@@ -207,21 +242,21 @@ def write_json(incidents: QuerySet[rm.Incident], out: IO[str], *, organisation: 
         "vocabularies": {name: v.version for name, v in vocab.load_all().items()},
     }
     out.write(json.dumps(header, ensure_ascii=False)[:-1])
-    items: tuple[tuple[str, Iterator[Any], Any], ...] = (
-        ("persons", _persons(_person_ids(incidents)), person_dict),
-        ("actors", _iter_chunked(_actors(incidents)), actor_dict),
+    items: tuple[tuple[str, Iterator[dict[str, Any]]], ...] = (
+        ("persons", (d for _pk, d in person_dicts(_person_ids(incidents)))),
+        ("actors", actor_dicts(incidents)),
     )
-    for key, objects, fn in items:
+    for key, objects in items:
         out.write(f', "{key}": [')
         for i, obj in enumerate(objects):
-            out.write(("," if i else "") + "\n" + json.dumps(fn(obj), ensure_ascii=False))
+            out.write(("," if i else "") + "\n" + json.dumps(obj, ensure_ascii=False))
             counts[key] += 1
         out.write("]")
     out.write(', "incidents": [')
     n = 0
-    for chunk in _chunks(incidents):
+    for chunk in incident_chunks(incidents):
         for inc in chunk:
-            out.write(("," if n else "") + "\n" + json.dumps(incident_dict(inc), ensure_ascii=False))
+            out.write(("," if n else "") + "\n" + json.dumps(_public(inc), ensure_ascii=False))
             n += 1
     out.write("]}\n")
     counts["incidents"] = n
@@ -231,13 +266,15 @@ def write_json(incidents: QuerySet[rm.Incident], out: IO[str], *, organisation: 
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return s.neutralise_formula(value)
     if isinstance(value, list):
         return s.LIST_SEPARATOR.join(value)
-    if isinstance(value, int):
-        return str(value)
-    return s.neutralise_formula(str(value))
+    return str(value)
 
 
 def flat_rows(incidents: QuerySet[rm.Incident]) -> Iterator[list[str]]:
@@ -246,32 +283,34 @@ def flat_rows(incidents: QuerySet[rm.Incident]) -> Iterator[list[str]]:
     Rows that repeat an act id describe the same act (the importer merges them), so every
     actor and source survives the round trip.
     """
-    for chunk in _chunks(incidents, profiles=True):
-        for inc in chunk:
-            d = incident_dict(inc)
+    actors = {a["id"]: a for a in actor_dicts(incidents)}
+    for chunk in incident_chunks(incidents):
+        target_pks = sorted({a["_target_pk"] for inc in chunk for a in inc["acts"] if a["_target_pk"]})
+        profiles = dict(person_dicts(target_pks, full=False))
+        for d in chunk:
             base = {("incident_id" if k == "id" else k): v for k, v in d.items() if k not in {"acts", "sources"}}
-            act_rows: list[tuple[dict[str, Any], rm.Act, rm.Involvement | None]] = []
-            for act, orm_act in zip(d["acts"], inc.acts.all(), strict=True):
-                act_rows += [(act, orm_act, inv) for inv in (list(orm_act.involvements.all()) or [None])]
+            act_rows: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+            for act in d["acts"]:
+                act_rows += [(act, inv) for inv in (act["involvements"] or [None])]
             sources = d["sources"]
             for i in range(max(len(act_rows), len(sources), 1)):
                 row = dict(base)
                 if act_rows:
-                    act, orm_act, inv = act_rows[min(i, len(act_rows) - 1)]
+                    act, inv = act_rows[min(i, len(act_rows) - 1)]
                     row.update(
                         act_id=act["id"], target_id=act["target"], primary_tactic=act["primary_tactic"],
                         secondary_tactics=act["secondary_tactics"], pretext=act["pretext"], outcome=act["outcome"],
                     )
-                    if orm_act.target is not None:
-                        p = person_profile(orm_act.target)
+                    if act["_target_pk"] is not None:
+                        p = profiles[act["_target_pk"]]
                         row.update(
                             target_sex=p["sex"], target_age_group=p["age_group"], target_nationality=p["nationality"],
                             target_host_status=p["host_status"], target_categories=p["categories"],
                         )
                     if inv is not None:
-                        a = inv.actor
-                        row.update(actor_id=a.external_id, actor_type=a.type_id, actor_state=a.state_id,
-                                   actor_name=a.name, involvement_degree=inv.degree)
+                        a = actors[inv["actor"]]
+                        row.update(actor_id=a["id"], actor_type=a["type"], actor_state=a["state"],
+                                   actor_name=a["name"], involvement_degree=inv["degree"])
                 if i < len(sources):
                     row.update({f"source_{k}": v for k, v in sources[i].items()})
                 yield [_cell(row.get(c)) for c in FLAT_COLUMN_NAMES]
@@ -303,9 +342,8 @@ def write_datapackage(incidents: QuerySet[rm.Incident], folder: Path, *, title: 
         def put(table: str, row: dict[str, Any]) -> None:
             writers[table].writerow([_cell(row.get(c)) for c in cols[table]])
 
-        for chunk in _chunks(incidents):
-            for inc in chunk:
-                d = incident_dict(inc)
+        for chunk in incident_chunks(incidents):
+            for d in chunk:
                 put("incidents", d)
                 for act in d["acts"]:
                     put("acts", {**act, "incident_id": d["id"]})
@@ -313,15 +351,14 @@ def write_datapackage(incidents: QuerySet[rm.Incident], folder: Path, *, title: 
                         put("involvements", {**inv, "incident_id": d["id"], "act_id": act["id"]})
                 for src in d["sources"]:
                     put("sources", {**src, "incident_id": d["id"]})
-        for p in _persons(_person_ids(incidents)):
-            pd = person_dict(p)
+        for _pk, pd in person_dicts(_person_ids(incidents)):
             put("persons", pd)
             for r in pd["relations"]:
                 put("relations", {**r, "person_id": pd["id"]})
             for c in pd["consents"]:
                 put("consents", {**c, "person_id": pd["id"]})
-        for a in _iter_chunked(_actors(incidents)):
-            put("actors", actor_dict(a))
+        for a in actor_dicts(incidents):
+            put("actors", a)
     finally:
         for f in files.values():
             f.close()

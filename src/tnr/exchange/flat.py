@@ -3,6 +3,9 @@
 Columns are derived from ``spec``: incident fields keep their names (``id`` becomes
 ``incident_id``); act, target person, actor, involvement and source fields get a prefix.
 Several rows with the same ``incident_id`` (contiguous) form one incident with several acts.
+Rows that repeat an ``act_id`` within an incident describe the same act and may add an actor
+or a source to it; a row without ``act_id`` is an act of its own (numbered A1, A2, ...).
+Persons (``target_id``) and actors (``actor_id``) are identified by their ids across the file.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ at once (up to ``MAX_PROBLEMS``; the total is still counted).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,9 @@ def converter(f: FieldSpec, *, strict: bool = False) -> Callable[[Any], Any]:
     return conv
 
 
-def check_incident_dates(incident: dict[str, Any], raw_start: Any, add: Callable[[str, str], None]) -> None:
+def check_incident_dates(
+    incident: dict[str, Any], raw_start: Any, add: Callable[[str, str], None], today: dt.date | None = None
+) -> None:
     start = incident.get("start_date")
     end = incident.get("end_date")
     if start is None:
@@ -107,7 +110,8 @@ def check_incident_dates(incident: dict[str, Any], raw_start: Any, add: Callable
             incident["date_precision"] = implied
     if end is not None and end < start:
         add("end_date", f"end date {end} is before start date {start}")
-    if start.year < 1900 or start > dt.date.today() + dt.timedelta(days=1):  # noqa: DTZ011
+    latest = (today or dt.date.today()) + dt.timedelta(days=1)  # noqa: DTZ011
+    if start.year < 1900 or start > latest:
         add("start_date", f"start date {start} is outside 1900 to today")
 
 
@@ -125,39 +129,161 @@ def check_consents(consents: list[dict[str, Any]], add: Callable[[str, str], Non
 
 # --- flat rows (CSV, XLSX, crosswalk output) -------------------------------------------------
 
+PARTS = ("incident", "act", "target", "actor", "involvement", "source")
+_MISSING = object()
+# Distinct cell values remembered per column, and distinct cell groups per part: rows repeat
+# codes, dates and whole groups (an incident's cells on each of its act rows, an actor on
+# many rows), so most cells are converted once. The bounds keep memory flat on huge files.
+CELL_MEMO_MAX = 20_000
+# Parts that repeat only on consecutive rows keep just the last cells (comparing a tuple whose
+# first cell differs is cheaper than hashing it); the others keep a bounded dict.
+PART_MEMO_MAX = {"incident": 1, "act": 1, "source": 1, "target": 5_000, "actor": 5_000, "involvement": 100}
 
-def _profile_conflict(known: dict[str, Any], given: dict[str, Any]) -> str | None:
-    """The first field ``given`` states differently from ``known``, if any."""
-    for key, value in given.items():
-        if key != "id" and known.get(key) != value:
-            return key
-    return None
+
+class _Part:
+    """The columns of one part of a flat row (incident, act, target, ...), compiled."""
+
+    def __init__(self, name: str, columns: list[tuple[str, int]]) -> None:
+        self.name = name
+        self.cols = []
+        for column, _index in columns:
+            col = BY_NAME[column]
+            textual = col.field.kind in {"string", "ref"}
+            # text is nearly always unique; codes, dates, numbers and flags repeat
+            memo: dict[str, Any] | None = None if textual else {}
+            self.cols.append((column, col.field.name, converter(col.field), memo, textual, col.required))
+        indices = [i for _c, i in columns]
+        self.getter: Callable[[Sequence[str]], tuple[str, ...]] | None
+        if not indices:
+            self.getter = None
+        elif len(indices) == 1:
+            only = indices[0]
+            self.getter = lambda cells: (cells[only],)
+        else:
+            self.getter = operator.itemgetter(*indices)
+        self.memo: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.memo_max = PART_MEMO_MAX[name]
+        self.last_raw: tuple[str, ...] | None = None
+        self.last_parsed: dict[str, Any] | None = None
+        self.parse = self._compile()
+
+    def remember(self, raw: tuple[str, ...], parsed: dict[str, Any]) -> None:
+        if self.memo_max == 1:
+            self.last_raw, self.last_parsed = raw, parsed
+            return
+        if len(self.memo) >= self.memo_max:
+            self.memo.clear()
+        self.memo[raw] = parsed
+
+    def _compile(self) -> Callable[[int, tuple[str, ...], ImportReport], dict[str, Any] | None]:
+        """A parse function for exactly these columns, unrolled (cells are many: every cycle counts).
+
+        Cells whose value was seen before are looked up; anything else goes to ``_convert``.
+        """
+        n = len(self.cols)
+        code = ["def parse(line, raw, report):", "    out = {}", "    ok = True"]
+        code.append(f"    {', '.join(f'v{i}' for i in range(n))}{',' if n == 1 else ''} = raw")
+        namespace: dict[str, Any] = {"MISSING": _MISSING, "BAD": _BAD, "EMPTY": _EMPTY, "convert": _convert}
+        for i, column in enumerate(self.cols):
+            name, fname, _conv, memo, _textual, required = column
+            namespace[f"col{i}"] = column
+            code.append(f"    if v{i}:")
+            if memo is not None:
+                namespace[f"m{i}"] = memo
+                code.append(f"        x = m{i}.get(v{i}, MISSING)")
+                code.append("        if x is MISSING:")
+                code.append(f"            x = convert(line, v{i}, col{i}, report)")
+            else:
+                # text: most cells are fine as they are; anything unusual takes the long way
+                spec = BY_NAME[name].field
+                limit = spec.max_length or 1_000_000
+                if spec.kind == "ref":
+                    code.append(f"        x = v{i}.strip()")
+                    code.append(f"        if not x or len(x) > {limit} or x[0] == \"'\" or '\\x00' in x:")
+                else:
+                    code.append(f"        x = v{i}")
+                    code.append(f"        if len(x) > {limit} or x[0] == \"'\" or '\\x00' in x or x.isspace():")
+                code.append(f"            x = convert(line, v{i}, col{i}, report)")
+            code.append("        if x is BAD:")
+            code.append("            ok = False")
+            code.append("        elif x is not EMPTY:")
+            code.append(f"            out[{fname!r}] = x")
+            if required:
+                code.append("    else:")
+                code.append(f"        report.add(line, {name!r}, 'required value is empty')")
+                code.append("        ok = False")
+        code.append("    return out if ok else None")
+        exec("\n".join(code), namespace)  # noqa: S102 - generated from column specs, no input
+        return namespace["parse"]
+
+
+_BAD = object()
+_EMPTY = object()
+_NOTHING: dict[str, Any] = {}  # the part of a row whose columns the file does not have
+
+
+def _convert(line: int, value: str, column: tuple[Any, ...], report: ImportReport) -> Any:
+    """Convert one non-empty cell: the converted value, or _EMPTY (blank), or _BAD (reported)."""
+    name, _fname, conv, memo, textual, required = column
+    if value.isspace():
+        if required:
+            report.add(line, name, "required value is empty")
+            return _BAD
+        return _EMPTY
+    key = value
+    if textual and value[0] == "'":
+        value = s.restore_formula(value)
+    try:
+        converted = conv(value)
+    except ValueProblem as exc:
+        report.add(line, name, str(exc))
+        return _BAD
+    if memo is not None:
+        if len(memo) >= CELL_MEMO_MAX:
+            memo.clear()
+        memo[key] = converted
+    return converted
+
+
+# The profile fields of a person and of an actor in the flat form, and what the assembler
+# keeps of each (the row that introduced it and its values: codes shared with the memo, so a
+# person costs a few references, not a dict).
+PERSON_FIELDS = tuple(f.name for f in s.PERSON.fields if f.name != "id")
+ACTOR_FIELDS = tuple(f.name for f in s.ACTOR.fields if f.name != "id")
 
 
 class FlatAssembler:
-    """Turn validated flat rows into incident bundles, checking ids and consistency.
+    """Turn flat rows into incident bundles, checking values, ids and consistency.
 
     The rows of one incident are consecutive; rows repeating an act id add actors or sources
-    to that act. Persons and actors are identified by their ids across the whole file.
+    to that act. Persons and actors are identified by their ids across the whole file. Rows
+    are lists of cells in the order of ``header``.
     """
 
     def __init__(self, report: ImportReport, header: list[str]) -> None:
         self.report = report
-        self.columns = [c for c in header if c in BY_NAME]
-        self.compiled = [
-            (c, BY_NAME[c], converter(BY_NAME[c].field), BY_NAME[c].field.kind in {"string", "ref"})
-            for c in self.columns
+        self.header = header
+        index = {c: i for i, c in enumerate(header) if c in BY_NAME}
+        self.parts = [
+            _Part(part, [(c, i) for c, i in index.items() if BY_NAME[c].part == part]) for part in PARTS
         ]
+        self.plan = [p for p in self.parts if p.getter is not None]
+        self.absent = [p.name for p in self.parts if p.getter is None]
+        self.today = dt.date.today()  # noqa: DTZ011
+        self.id_index = index.get("incident_id")
+        self.start_index = index.get("start_date")
         self.seen_incidents: dict[str, int] = {}
         self.last_incident_id: str | None = None
         self.broken = False  # the current incident's first row was refused
-        self.persons: dict[str, dict[str, Any]] = {}
-        self.actors: dict[str, dict[str, Any]] = {}
+        self.persons: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        self.actors: dict[str, tuple[int, tuple[Any, ...]]] = {}
         self.current: dict[str, Any] | None = None
         self.current_line = 0
         self.acts_by_id: dict[str, dict[str, Any]] = {}
         self.sources_by_id: dict[str, tuple[Any, ...]] = {}
         self.source_ids_by_content: dict[tuple[Any, ...], str] = {}
+        self.current_cells: dict[str, Any] | None = None
+        self._parse_row = self._compile_parse_row()
 
     def check_header(self, header: list[str]) -> bool:
         ok = True
@@ -175,37 +301,64 @@ class FlatAssembler:
             ok = False
         return ok
 
-    def parse_row(self, line: int, row: dict[str, str]) -> dict[str, dict[str, Any]] | None:
-        parts: dict[str, dict[str, Any]] = {"incident": {}, "act": {}, "target": {}, "actor": {}, "involvement": {}, "source": {}}
-        before = self.report.problem_count
-        add = self.report.add
-        for name, col, conv, textual in self.compiled:
-            raw = row[name]
-            if not raw or raw.isspace():
-                if col.required:
-                    add(line, name, "required value is empty")
-                continue
-            if textual:
-                raw = s.restore_formula(raw)
-            try:
-                parts[col.part][col.field.name] = conv(raw)
-            except ValueProblem as exc:
-                add(line, name, str(exc))
-        inc = parts["incident"]
-        if "date_precision" in inc:
-            inc["_precision_given"] = True
-        check_incident_dates(inc, row.get("start_date"), lambda c, m: add(line, c, m))
-        if self.report.problem_count > before:
-            return None
-        return parts
+    def _compile_parse_row(self) -> Callable[[int, Sequence[str]], dict[str, dict[str, Any]] | None]:
+        """``parse_row`` for this header, unrolled over the parts (it runs for every row)."""
+        namespace: dict[str, Any] = {"report": self.report, "check_incident": self._check_incident, "NOTHING": _NOTHING}
+        code = ["def parse_row(line, cells):", "    ok = True"]
+        for i, part in enumerate(self.plan):
+            namespace[f"P{i}"] = part
+            namespace[f"get{i}"] = part.getter
+            namespace[f"parse{i}"] = part.parse
+            namespace[f"memo{i}"] = part.memo
+            code.append(f"    raw = get{i}(cells)")
+            if part.memo_max == 1:
+                code.append(f"    p{i} = P{i}.last_parsed if raw == P{i}.last_raw else None")
+            else:
+                code.append(f"    p{i} = memo{i}.get(raw)")
+            code.append(f"    if p{i} is None:")
+            code.append(f"        p{i} = parse{i}(line, raw, report)")
+            check = f" or not check_incident(line, cells, p{i})" if part.name == "incident" else ""
+            code.append(f"        if p{i} is None{check}:")
+            code.append("            ok = False")
+            code.append("        else:")
+            code.append(f"            P{i}.remember(raw, p{i})")
+        code.append("    if not ok:")
+        code.append("        return None")
+        items = [f"{p.name!r}: p{i}" for i, p in enumerate(self.plan)] + [f"{n!r}: NOTHING" for n in self.absent]
+        code.append("    return {" + ", ".join(items) + "}")
+        exec("\n".join(code), namespace)  # noqa: S102 - generated from the header's known columns
+        return namespace["parse_row"]
 
-    def feed(self, line: int, row: dict[str, str]) -> Iterator[dict[str, Any]]:
+    def parse_row(self, line: int, cells: Sequence[str]) -> dict[str, dict[str, Any]] | None:
+        """Convert one row's cells, part by part: {part: fields}, or None if a cell was refused.
+
+        The dicts are shared with the memo and with other rows whose cells are the same:
+        callers copy before they change one, and the same dict (``is``) means the same cells.
+        """
+        return self._parse_row(line, cells)
+
+    def _check_incident(self, line: int, cells: Sequence[str], parsed: dict[str, Any]) -> bool:
+        if "date_precision" in parsed:
+            parsed["_precision_given"] = True
+        before = self.report.problem_count
+        raw_start = cells[self.start_index] if self.start_index is not None else None
+        check_incident_dates(parsed, raw_start, lambda c, m: self.report.add(line, c, m), self.today)
+        return self.report.problem_count == before
+
+    def feed(self, line: int, cells: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Consume one row; yield a finished incident bundle when a new incident starts."""
-        parts = self.parse_row(line, row)
-        incident_id = (row.get("incident_id") or "").strip()
+        done = self.take(line, cells)
+        if done is not None:
+            yield done
+
+    def take(self, line: int, cells: Sequence[str]) -> dict[str, Any] | None:
+        """Consume one row; return the previous incident's bundle when this row starts a new one."""
+        parts = self._parse_row(line, cells)
+        incident_id = cells[self.id_index].strip() if self.id_index is not None else ""
+        done = None
         if incident_id != self.last_incident_id:
             if self.current is not None:
-                yield self.finish()
+                done = self.finish()
             self.last_incident_id = incident_id
             self.broken = parts is None
             if incident_id:
@@ -220,33 +373,48 @@ class FlatAssembler:
                 else:
                     self.seen_incidents[incident_id] = line
             if self.broken or parts is None:
-                return
-            self.current = {"incident": parts["incident"], "acts": [], "sources": [], "persons": [], "actors": [],
+                return done
+            self.current = {"incident": dict(parts["incident"]), "acts": [], "sources": [], "persons": [], "actors": [],
                             "line": line, "where": (line, "incident_id")}
             self.current_line = line
+            self.current_cells = parts["incident"]
             self.acts_by_id = {}
             self.sources_by_id = {}
             self.source_ids_by_content = {}
         else:
             if self.broken or parts is None or self.current is None:
-                return
-            first = self.current["incident"]
-            for key, value in parts["incident"].items():
-                if key.startswith("_"):
-                    continue
-                if key in first and first[key] != value:
-                    self.report.add(line, key, f"differs from row {self.current_line} of the same incident ({first[key]!r} there, {value!r} here)")
-                elif key not in first:
-                    first[key] = value
+                return done
+            if parts["incident"] is not self.current_cells:
+                # cells that differ from the incident's first row must agree with it
+                first = self.current["incident"]
+                for key, value in parts["incident"].items():
+                    if key[0] == "_":
+                        continue
+                    if key in first and first[key] != value:
+                        self.report.add(line, key, f"differs from row {self.current_line} of the same incident ({first[key]!r} there, {value!r} here)")
+                    elif key not in first:
+                        first[key] = value
         self._add_act(line, parts)
+        return done
 
     def _add_act(self, line: int, parts: dict[str, dict[str, Any]]) -> None:
-        assert self.current is not None
+        current = self.current
+        assert current is not None
         add = self.report.add
-        act = parts["act"]
-        act_id = act.get("id") or f"A{len(self.current['acts']) + 1}"
+        act = dict(parts["act"])
+        act_id = act.get("id")
+        if act_id is None:
+            # a row without act_id is an act of its own, numbered A1, A2, ... in its incident
+            n = len(current["acts"]) + 1
+            while f"A{n}" in self.acts_by_id:
+                n += 1
+            act_id = f"A{n}"
         act["id"] = act_id
-        act["secondary_tactics"] = [t for t in act.get("secondary_tactics", []) if t != act["primary_tactic"]]
+        secondary = act.get("secondary_tactics")
+        if not secondary:
+            act["secondary_tactics"] = []
+        elif act["primary_tactic"] in secondary:
+            act["secondary_tactics"] = [t for t in secondary if t != act["primary_tactic"]]
         act["involvements"] = []
         earlier = self.acts_by_id.get(act_id)
         if earlier is not None:
@@ -254,41 +422,42 @@ class FlatAssembler:
             for key in ("primary_tactic", "secondary_tactics", "pretext", "outcome", "target"):
                 if earlier.get(key) != act.get(key):
                     column = {"target": "target_id"}.get(key, key)
-                    add(line, "act_id", f"duplicate act id {act_id!r} in incident {self.current['incident']['id']!r} "
+                    add(line, "act_id", f"duplicate act id {act_id!r} in incident {current['incident']['id']!r} "
                                         f"with different content ({column}: {earlier.get(key)!r} vs {act.get(key)!r})")
                     return
             act = earlier
         else:
             self.acts_by_id[act_id] = act
-            self.current["acts"].append(act)
+            current["acts"].append(act)
         target = parts["target"]
-        if "target" in act:
-            pid = act["target"]
+        pid = act.get("target")
+        if pid is not None:
+            profile = tuple([target.get(f, _MISSING) for f in PERSON_FIELDS])
             known = self.persons.get(pid)
             if known is None:
-                target["id"] = pid
-                self.persons[pid] = target
-                self.current["persons"].append(target)
-            elif (key := _profile_conflict(known, target)) is not None:
-                add(line, f"target_{key}", f"person {pid!r} is described differently on an earlier row "
-                                          f"({known.get(key)!r} there, {target.get(key)!r} here)")
+                self.persons[pid] = (line, profile)
+                current["persons"].append({**target, "id": pid})
+            elif known[1] != profile:
+                self._profile_conflict(line, "person", pid, "target_", PERSON_FIELDS, known, target)
         elif target:
             add(line, "target_id", "target profile given without a target_id")
         actor = parts["actor"]
         involvement = parts["involvement"]
         if actor:
-            actor_id = actor.get("id") or f"{actor.get('type', 'unknown')}:{actor.get('state') or ''}:{actor.get('name', '')}"[:EXTERNAL_ID_MAX]
-            actor["id"] = actor_id
+            actor_id = actor.get("id")
+            if actor_id is None:
+                actor_id = f"{actor.get('type', 'unknown')}:{actor.get('state') or ''}:{actor.get('name', '')}"[:EXTERNAL_ID_MAX]
+                actor = {**actor, "id": actor_id}
+            profile = tuple([actor.get(f, _MISSING) for f in ACTOR_FIELDS])
             known = self.actors.get(actor_id)
             if known is None:
                 if "type" not in actor:
                     add(line, "actor_type", f"actor {actor_id!r} needs a type")
                     return
-                self.actors[actor_id] = actor
-                self.current["actors"].append(actor)
-            elif (key := _profile_conflict(known, actor)) is not None:
-                add(line, f"actor_{key}", f"actor {actor_id!r} is described differently on an earlier row "
-                                         f"({known.get(key)!r} there, {actor.get(key)!r} here)")
+                self.actors[actor_id] = (line, profile)
+                current["actors"].append(actor)
+            elif known[1] != profile:
+                self._profile_conflict(line, "actor", actor_id, "actor_", ACTOR_FIELDS, known, actor)
             act["involvements"].append({"actor": actor_id, "degree": involvement.get("degree", "unknown")})
         elif involvement:
             add(line, "involvement_degree", "involvement degree given without an actor")
@@ -297,7 +466,8 @@ class FlatAssembler:
             if "type" not in source:
                 add(line, "source_type", "a source needs a type")
                 return
-            content = tuple(sorted((k, v) for k, v in source.items() if k != "id"))
+            # the fields in column order; every row has the same columns
+            content = tuple(item for item in source.items() if item[0] != "id")
             sid = source.get("id")
             if sid is None:
                 # no id: the same description is the same source
@@ -307,14 +477,31 @@ class FlatAssembler:
                     while f"S{n}" in self.sources_by_id:
                         n += 1
                     sid = f"S{n}"
-                source["id"] = sid
+                source = {**source, "id": sid}
             known_content = self.sources_by_id.get(sid)
             if known_content is None:
                 self.sources_by_id[sid] = content
                 self.source_ids_by_content.setdefault(content, sid)
-                self.current["sources"].append(source)
+                current["sources"].append(source)
             elif known_content != content:
-                add(line, "source_id", f"source id {sid!r} is used for two different sources in incident {self.current['incident']['id']!r}")
+                add(line, "source_id", f"source id {sid!r} is used for two different sources in incident {current['incident']['id']!r}")
+
+    def _profile_conflict(
+        self, line: int, what: str, key: str, prefix: str, fields: tuple[str, ...],
+        known: tuple[int, tuple[Any, ...]], given: dict[str, Any],
+    ) -> None:
+        """Report the first field ``given`` states otherwise than the row that introduced ``key``.
+
+        A row may leave a field of a known person or actor empty; it may not change it.
+        """
+        first_line, values = known
+        for f, before in zip(fields, values, strict=True):
+            now = given.get(f, _MISSING)
+            if now is not _MISSING and now != before:
+                was = "empty" if before is _MISSING else repr(before)
+                self.report.add(line, f"{prefix}{f}", f"{what} {key!r} is described differently on row {first_line} "
+                                                      f"({was} there, {now!r} here)")
+                return
 
     def finish(self) -> dict[str, Any]:
         assert self.current is not None
@@ -333,15 +520,19 @@ class FlatAssembler:
 
 
 def iter_flat_bundles(
-    report: ImportReport, header: list[str], rows: Iterable[tuple[int, dict[str, str]]]
+    report: ImportReport, header: list[str], rows: Iterable[tuple[int, Sequence[str] | dict[str, str]]]
 ) -> Iterator[dict[str, Any]]:
+    """Incident bundles from flat rows: lists of cells in ``header`` order, or dicts by column."""
     assembler = FlatAssembler(report, header)
     if not assembler.check_header(header):
         return
     fed = 0
+    take = assembler.take
     for line, row in rows:
         fed += 1
-        yield from assembler.feed(line, row)
+        done = take(line, [row.get(h, "") for h in header] if isinstance(row, dict) else row)
+        if done is not None:
+            yield done
     report.rows += fed
     yield from assembler.close()
     if fed == 0 and report.ok:
@@ -391,6 +582,15 @@ def clean_object(
                 cleaned.append(c)
         out[child_name] = cleaned
     return out
+
+
+def _adder(report: ImportReport, path: str) -> Callable[[str, str], None]:
+    """Report problems of the JSON object at ``path`` (column: the path of the field)."""
+
+    def add(column: str, message: str) -> None:
+        report.add(None, f"{path}.{column}", message)
+
+    return add
 
 
 TOP_FIELDS = ("format", "version", "synthetic", "organisation", "exported_at", "vocabularies", *s.TOP_LEVEL)
@@ -447,8 +647,8 @@ def iter_json_bundles(report: ImportReport, document: Any) -> tuple[dict[str, An
                 report.add(None, where, f"unknown person {other!r}: not in the document's persons")
             if (other, rel.get("type")) in seen_relations:
                 report.add(None, where, f"relation {rel.get('type')!r} to {other!r} is given twice")
-            seen_relations.add((other, rel.get("type")))  # type: ignore[arg-type]
-        check_consents(person.get("consents", []), lambda c, m, p=path: report.add(None, f"{p}.{c}", m))
+            seen_relations.add((other, rel.get("type")))
+        check_consents(person.get("consents", []), _adder(report, path))
     for actor in actors.values():
         actor.pop("_path")
     incidents = document.get("incidents")
@@ -471,7 +671,7 @@ def iter_json_bundles(report: ImportReport, document: Any) -> tuple[dict[str, An
             if inc is None:
                 continue
             inc["_precision_given"] = True  # JSON dates are full dates; no precision is implied
-            check_incident_dates(inc, None, lambda c, m, p=path: report.add(None, f"{p}.{c}", m))
+            check_incident_dates(inc, None, _adder(report, path))
             inc.pop("_precision_given", None)
             iid = inc.get("id")
             if iid is not None:
@@ -484,7 +684,7 @@ def iter_json_bundles(report: ImportReport, document: Any) -> tuple[dict[str, An
             for j, act in enumerate(acts):
                 if act.get("id") in act_ids:
                     report.add(None, f"{path}.acts[{j}].id", f"duplicate act id {act.get('id')!r} in incident {iid!r}")
-                act_ids.add(act.get("id"))  # type: ignore[arg-type]
+                act_ids.add(act.get("id"))
                 if act.get("target") and act["target"] not in persons:
                     report.add(None, f"{path}.acts[{j}].target", f"unknown person {act['target']!r}: not in the document's persons")
                 act["secondary_tactics"] = [t for t in act.get("secondary_tactics", []) if t != act.get("primary_tactic")]
@@ -496,7 +696,7 @@ def iter_json_bundles(report: ImportReport, document: Any) -> tuple[dict[str, An
             for j, src in enumerate(sources):
                 if src.get("id") in source_ids:
                     report.add(None, f"{path}.sources[{j}].id", f"duplicate source id {src.get('id')!r} in incident {iid!r}")
-                source_ids.add(src.get("id"))  # type: ignore[arg-type]
+                source_ids.add(src.get("id"))
             yield {"incident": inc, "acts": acts, "sources": sources, "where": (None, f"{path}.id")}
 
     return meta, bundles()
@@ -518,9 +718,9 @@ def _bundles_for(
     if fmt == "json":
         return iter_json_bundles(report, readers.read_json(path))
     if fmt == "xlsx":
-        header, rows = readers.read_xlsx(path, progress, report.add)
+        header, rows = readers.read_xlsx(path, progress, report.add, as_lists=True)
     else:
-        header, rows = readers.read_csv(path, progress, report.add)
+        header, rows = readers.read_csv(path, progress, report.add, as_lists=True)
     return {}, iter_flat_bundles(report, header, rows)
 
 

@@ -14,6 +14,7 @@ upload limit).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -34,7 +35,7 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 SAVE_AS_UTF8 = "save the file as UTF-8 (in Excel: 'CSV UTF-8')"
 
 ProblemCallback = Callable[[int | None, str | None, str], None]
-Rows = Iterator[tuple[int, dict[str, str]]]
+Rows = Iterator[tuple[int, Any]]  # (row, {column: text}) or (row, [text, ...])
 
 
 class FileProblem(Exception):
@@ -109,21 +110,40 @@ def _check_start(first: bytes) -> None:
         raise FileProblem(f"the header row contains NUL bytes: a binary file or UTF-16 text; {SAVE_AS_UTF8}", 1)
 
 
+def _is_utf8(path: Path) -> bool:
+    """Whether the whole file is UTF-8 (a quick pass in C, before the real reading)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def read_csv(
-    path: Path, progress: Callable[[int], None] | None = None, problem: ProblemCallback | None = None
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+    problem: ProblemCallback | None = None,
+    *,
+    as_lists: bool = False,
 ) -> tuple[list[str], Rows]:
+    """The header and the data rows of a CSV file (dicts by column, or lists of cells)."""
     report = problem or _raise_problem
+    with open(path, "rb") as f:
+        _check_start(f.read(4096).split(b"\n", 1)[0])
     raw = open(path, "rb")  # noqa: SIM115 - closed by the generator below
     binary = io.BufferedReader(CountingReader(raw, progress), 1 << 20)
     # physical lines whose bytes are not UTF-8: (line number, bytes, error)
     bad: list[tuple[int, bytes, UnicodeDecodeError]] = []
 
     def lines() -> Iterator[str]:
+        """Lines decoded one by one, so a bad byte is reported on its own row."""
         for n, chunk in enumerate(binary, 1):
-            if n == 1:
-                _check_start(chunk)
-                if chunk.startswith(UTF8_BOM):
-                    chunk = chunk[3:]
+            if n == 1 and chunk.startswith(UTF8_BOM):
+                chunk = chunk[3:]
             try:
                 text = chunk.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -131,22 +151,23 @@ def read_csv(
                 text = chunk.decode("utf-8", "replace")
             yield text
 
-    reader = csv.reader(lines())
+    if _is_utf8(path):
+        text_io = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text_io)
+    else:
+        reader = csv.reader(lines())
     try:
         header = next(reader)
     except StopIteration:
         raw.close()
         raise FileProblem("file has no header row") from None
-    except FileProblem:
-        raw.close()
-        raise
     except csv.Error as exc:
         raw.close()
         raise FileProblem(f"unreadable CSV header: {exc}", 1) from None
-    if bad:
+    if bad and bad[0][0] <= reader.line_num:
         raw.close()
-        _n, chunk, exc = bad[0]
-        raise FileProblem(f"header row: {_encoding_message(chunk, exc.start)}", 1)
+        _n, chunk, error = bad[0]
+        raise FileProblem(f"header row: {_encoding_message(chunk, error.start)}", 1)
     header = [h.strip() for h in header]
     while header and not header[-1]:
         header.pop()  # trailing empty header cells (a spreadsheet's ",,,") are not columns
@@ -173,15 +194,18 @@ def read_csv(
                 first_line, last_line = last_line + 1, reader.line_num
                 if bad:
                     damaged = [b for b in bad if b[0] <= last_line]
-                    del bad[: len(damaged)]
-                    message = _encoding_message(damaged[0][1], damaged[0][2].start)
-                    columns = [header[i] if i < width else f"(cell {i + 1})" for i, c in enumerate(cells) if "\ufffd" in c]
-                    for column in columns or [None]:
-                        report(row, column, message)
-                    continue
-                if not cells or (len(cells) == 1 and not cells[0].strip()):
-                    continue
+                    if damaged:
+                        del bad[: len(damaged)]
+                        message = _encoding_message(damaged[0][1], damaged[0][2].start)
+                        columns: list[str | None] = [
+                            header[i] if i < width else f"(cell {i + 1})" for i, c in enumerate(cells) if "\ufffd" in c
+                        ]
+                        for column in columns or [None]:
+                            report(row, column, message)
+                        continue
                 if len(cells) != width:
+                    if not cells or (len(cells) == 1 and not cells[0].strip()):
+                        continue  # a blank line
                     if len(cells) > width and not any(c.strip() for c in cells[width:]):
                         cells = cells[:width]
                     else:
@@ -190,7 +214,9 @@ def read_csv(
                         report(row, column, f"row has {len(cells)} cells but the header has {width}{where}; "
                                             "check for stray commas or unclosed quotes")
                         continue
-                yield row, dict(zip(header, cells, strict=True))
+                if not cells[0] and not any(c.strip() for c in cells):
+                    continue  # a row of empty cells, as spreadsheets write them
+                yield row, (cells if as_lists else dict(zip(header, cells, strict=True)))
         finally:
             raw.close()
 
@@ -218,8 +244,13 @@ def _damaged(exc: BaseException) -> str:
 
 
 def read_xlsx(
-    path: Path, progress: Callable[[int], None] | None = None, problem: ProblemCallback | None = None
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+    problem: ProblemCallback | None = None,
+    *,
+    as_lists: bool = False,
 ) -> tuple[list[str], Rows]:
+    """The header and the data rows of the first sheet (dicts by column, or lists of cells)."""
     from openpyxl import load_workbook
 
     report = problem or _raise_problem
@@ -265,7 +296,7 @@ def read_xlsx(
                 cells += [""] * (width - len(cells))
                 if progress:
                     progress(1)
-                yield line, dict(zip(header, cells, strict=True))
+                yield line, (cells if as_lists else dict(zip(header, cells, strict=True)))
         except FileProblem:
             raise
         except Exception as exc:

@@ -36,7 +36,7 @@ def _json_type(f: FieldSpec) -> dict[str, Any]:
     elif f.kind == "codes":
         out = {"type": "array", "items": {"type": "string", "enum": sorted(f.allowed())}, "uniqueItems": True}
     elif f.kind == "ref":
-        out = {"type": "string", "minLength": 1, "maxLength": f.max_length}
+        out = {"type": "string", "minLength": 1, "maxLength": f.max_length, "pattern": r"\S"}
     else:  # pragma: no cover - spec kinds are closed
         raise TypeError(f.kind)
     if not f.required and f.kind in {"date", "code", "ref"}:

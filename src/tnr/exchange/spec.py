@@ -89,16 +89,18 @@ def from_model(
 ) -> FieldSpec:
     """Describe an exchange field from the model field it is stored in."""
     f = model._meta.get_field(field_name)
+    assert isinstance(f, models.Field), f"{model.__name__}.{field_name} is not a concrete field"
     text = description if description is not None else str(getattr(f, "help_text", "") or "")
     base: dict[str, Any] = {"name": name or field_name, "model_field": field_name, "description": text}
     if isinstance(f, models.ManyToManyField):
-        vocabulary = _vocabulary_of(f.related_model)  # type: ignore[arg-type]
+        vocabulary = _vocabulary_of(f.related_model)
         return FieldSpec(kind="codes", vocabulary=vocabulary, default=[], required=bool(required), **base)
     if isinstance(f, models.ForeignKey):
-        vocabulary = _vocabulary_of(f.related_model)  # type: ignore[arg-type]
+        vocabulary = _vocabulary_of(f.related_model)
         req = (not f.null) if required is None else required
         if vocabulary is None:
-            target = f.related_model._meta.get_field("external_id")  # type: ignore[union-attr]
+            target = f.related_model._meta.get_field("external_id")
+            assert isinstance(target, models.CharField)
             return FieldSpec(kind=kind or "ref", max_length=target.max_length, required=req, **base)
         return FieldSpec(kind="code", vocabulary=vocabulary, required=req, **base)
     has_default = f.has_default()

@@ -6,6 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from tnr.accounts.models import Organisation
+from tnr.core import audit
+from tnr.core.choices import AuditAction
 from tnr.exchange import export
 from tnr.exchange.management.commands._common import get_organisation
 from tnr.records.models import Incident
@@ -30,6 +33,7 @@ class Command(BaseCommand):
             if output is None:
                 raise CommandError("--output FOLDER is required for a data package")
             path = export.write_datapackage(incidents, output, title=f"{organisation.name}: TNR incidents")
+            self._record(organisation, fmt, {"incidents": incidents.count()})
             self.stderr.write(f"wrote {path}")
             return
         out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout  # noqa: SIM115
@@ -38,8 +42,18 @@ class Command(BaseCommand):
                 counts = export.write_json(incidents, out, organisation=organisation.name)
                 message = f"{counts['incidents']:,} incidents"
             else:
-                message = f"{export.write_flat_csv(incidents, out):,} rows"
+                counts = {"rows": export.write_flat_csv(incidents, out)}
+                message = f"{counts['rows']:,} rows"
         finally:
             if output:
                 out.close()
+        self._record(organisation, fmt, counts)
         self.stderr.write(f"exported {message}" + (f" to {output}" if output else ""))
+
+    def _record(self, organisation: Organisation, fmt: str, counts: dict[str, int]) -> None:
+        """One audit entry per export, with its counts (after success: a failed export
+        raised before this; a failure to record fails the command loudly)."""
+        audit.record(
+            None, AuditAction.EXPORT, organisation=organisation, object_type="records.incident",
+            summary="Exported from the command line", data={"counts": counts, "format": fmt, "via": "cli"},
+        )

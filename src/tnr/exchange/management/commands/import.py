@@ -4,7 +4,10 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from tnr.core import audit
+from tnr.core.choices import AuditAction
 from tnr.exchange.importer import ImportFailed, import_file
 from tnr.exchange.management.commands._common import get_organisation, progress_bar
 
@@ -26,10 +29,17 @@ class Command(BaseCommand):
         organisation = get_organisation(options["organisation"])
         bar, progress = progress_bar(path, options["quiet"])
         try:
-            report = import_file(
-                path, organisation, mapping=options["mapping"],
-                synthetic=True if options["synthetic"] else None, progress=progress,
-            )
+            # The import and its audit entry commit together, or neither does.
+            with transaction.atomic():
+                report = import_file(
+                    path, organisation, mapping=options["mapping"],
+                    synthetic=True if options["synthetic"] else None, progress=progress,
+                )
+                audit.record(
+                    None, AuditAction.CREATE, organisation=organisation, object_type="records.incident",
+                    summary="Imported from the command line",
+                    data={"counts": report.counts, "rows": report.rows, "via": "cli"},
+                )
         except ImportFailed as exc:
             raise CommandError(exc.report.summary()) from None
         finally:
