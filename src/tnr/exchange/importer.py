@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,10 @@ class ImportReport:
     counts: dict[str, int] = field(default_factory=dict)
     written: bool = False
     importing: bool = True  # False for a validation: the summary says "not valid", not "nothing imported"
+    # rows a crosswalk mapping left out on purpose (out of scope, unplaceable), by reason;
+    # they are not problems: the mapping's policy decided them
+    flagged: Counter[str] = field(default_factory=Counter)
+    flag_details: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -68,7 +73,11 @@ class ImportReport:
         if self.ok:
             parts = ", ".join(f"{n:,} {k}" for k, n in self.counts.items())
             verb = "imported" if self.written else "valid"
-            return f"{self.file}: {verb}: {self.rows:,} rows ({parts})"
+            text = f"{self.file}: {verb}: {self.rows:,} rows ({parts})"
+            if self.flagged:
+                reasons = ", ".join(f"{n:,} {reason}" for reason, n in self.flagged.most_common())
+                text += f"\nflagged by the mapping and left out: {sum(self.flagged.values()):,} rows ({reasons})"
+            return text
         more = self.problem_count - len(self.problems)
         tail = f"\n... and {more:,} more problem{'s' if more != 1 else ''}" if more > 0 else ""
         lines = "\n".join(str(p) for p in self.problems)

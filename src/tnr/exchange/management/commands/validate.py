@@ -16,6 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--mapping", type=Path, help="crosswalk mapping file for an outside dataset")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--list-flagged", action="store_true",
+            help="with --mapping: list every row the mapping leaves out, with its reason",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
@@ -28,3 +32,6 @@ class Command(BaseCommand):
         if not report.ok:
             raise CommandError(report.summary())
         self.stdout.write(report.summary())
+        if options["list_flagged"]:
+            for line, flags in report.flag_details:
+                self.stdout.write(f"row {line}: {'; '.join(flags)}")
