@@ -16,6 +16,7 @@ change without guessing what an old blob was made with.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -51,6 +52,9 @@ class KdfParams:
 
 PRODUCTION_KDF = KdfParams(opslimit=3, memlimit=128 * 1024 * 1024)
 INSECURE_TEST_KDF = KdfParams(opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN)
+# The most a stored blob may ask for. The parameters travel in the blob, so a damaged or forged
+# blob could otherwise make one sign-in allocate terabytes or run for hours.
+PLAUSIBLE_MAX_KDF = KdfParams(opslimit=32, memlimit=4 * 1024 * 1024 * 1024)
 
 
 def derive_key(secret: str | bytes, salt: bytes, params: KdfParams) -> bytes:
@@ -108,6 +112,8 @@ def unwrap_with_password(wrapped: PasswordWrapped, password: str) -> bytes:
         params = KdfParams(wrapped.opslimit, wrapped.memlimit)
     except ValueError:
         raise SealError("wrapped key has invalid KDF parameters") from None
+    if params.opslimit > PLAUSIBLE_MAX_KDF.opslimit or params.memlimit > PLAUSIBLE_MAX_KDF.memlimit:
+        raise SealError("wrapped key asks for implausible KDF parameters (damaged or forged)")
     return unwrap(derive_key(password, wrapped.salt, params), wrapped.blob)
 
 
@@ -158,7 +164,7 @@ def parse_recovery_key(text: str) -> bytes:
     cleaned = cleaned.replace("0", "O").replace("1", "I").replace("8", "B")
     try:
         data = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
-    except (ValueError, base64.binascii.Error):
+    except (ValueError, binascii.Error):
         raise SealError("not a recovery key: use the letters and digits 2–7 as printed") from None
     if len(data) != KEY_BYTES + 2 or not hmac.compare_digest(_check(data[:KEY_BYTES]), data[KEY_BYTES:]):
         raise SealError("recovery key is mistyped (check failed): compare it with the printed copy")

@@ -32,7 +32,7 @@ def sync_vocabularies() -> dict[str, int]:
     """
     counts: dict[str, int] = {}
     for name, vocabulary in vocab.load_all().items():
-        model = VOCABULARY_MODELS[name]
+        model: Any = VOCABULARY_MODELS[name]  # a concrete subclass of the abstract Term
         groups = {g.code: g.label for g in vocabulary.groups}
         seen = []
         for order, term in enumerate(vocabulary.terms, start=1):
