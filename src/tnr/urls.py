@@ -7,5 +7,6 @@ urlpatterns = [
     path("accounts/", include("tnr.accounts.urls")),
     path("incidents/", include("tnr.records.urls")),
     path("protection/", include("tnr.cases.urls")),
+    path("audit/", include("tnr.core.urls_audit")),
     path("admin/", admin.site.urls),
 ]
