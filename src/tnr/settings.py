@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Second factor required for every staff view; idle/absolute expiry; removal ends sessions.
     "tnr.accounts.middleware.StaffAccessMiddleware",
+    # Sets and clears the cookie holding the session's key to the unlocked organisation keys.
+    "tnr.accounts.keys.KeyCookieMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tnr.core.middleware.SecurityHeadersMiddleware",
 ]
@@ -165,6 +167,14 @@ SESSION_COOKIE_AGE = env_int("TNR_SESSION_SECONDS", 8 * 3600, minimum=60)
 TNR_SESSION_IDLE_SECONDS = env_int("TNR_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
 # Name shown in the authenticator app; a neutral one may be safer for staff crossing borders.
 TNR_TOTP_ISSUER = env_str("TNR_TOTP_ISSUER", "TNR Observatory")
+# Argon2id cost of the key that wraps each member's private key (docs/keys.md): every sign-in
+# and password change pays it once. Default: 3 passes over 128 MiB (tnr.core.sealing.PRODUCTION_KDF).
+TNR_KDF_OPSLIMIT = env_int("TNR_KDF_OPSLIMIT", 3, minimum=1)
+TNR_KDF_MEMLIMIT = env_int("TNR_KDF_MEMLIMIT", 128 * 1024 * 1024, minimum=8192)
+if TNR_ENV == "production" and (TNR_KDF_OPSLIMIT < 2 or TNR_KDF_MEMLIMIT < 64 * 1024 * 1024):
+    raise ImproperlyConfigured(
+        "TNR_KDF_OPSLIMIT/TNR_KDF_MEMLIMIT below 2 passes / 64 MiB are too weak for production"
+    )
 # The account lockout in tnr.accounts.lockout replaces django-otp's per-device back-off, whose
 # growing delays would reject a correct code typed too soon after a wrong one.
 OTP_TOTP_THROTTLE_FACTOR = 0

@@ -21,7 +21,7 @@ from tnr.accounts.middleware import PUBLIC_ATTR, UNVERIFIED_ATTR
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"accounts:login", "accounts:logout", "accounts:accept-invitation"}
+PUBLIC = {"accounts:login", "accounts:logout", "accounts:accept-invitation", "accounts:recover"}
 UNVERIFIED_OK = {"accounts:verify", "accounts:enrol"}
 
 SAMPLE = {"uuid": str(uuid.uuid4()), "int": "1", "slug": "alpha-watch", "str": "x", "path": "x"}

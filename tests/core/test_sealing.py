@@ -82,3 +82,15 @@ def test_kdf_params_below_minimum_are_refused() -> None:
 def test_sealing_does_not_import_django() -> None:
     code = "import sys, tnr.core.sealing; sys.exit(1 if 'django' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_implausible_kdf_parameters_in_a_blob_are_refused_before_deriving() -> None:
+    """The cost travels in the blob: a forged one must not make a sign-in allocate terabytes."""
+    _public, private = s.new_keypair()
+    wrapped = s.wrap_with_password(private, "pw-one-two-three", KDF)
+    for forged in (
+        s.PasswordWrapped(wrapped.salt, wrapped.opslimit, 2**40, wrapped.blob),
+        s.PasswordWrapped(wrapped.salt, 10**6, wrapped.memlimit, wrapped.blob),
+    ):
+        with pytest.raises(s.SealError, match="implausible"):
+            s.unwrap_with_password(s.PasswordWrapped.from_bytes(forged.to_bytes()), "pw-one-two-three")

@@ -4,8 +4,8 @@ Views, commands and tests call these verbs; none of them changes a membership, a
 or a device through a raw ``.save()`` of its own. Every check that decides who may do what
 goes through ``tnr.accounts.roles``.
 
-Hooks for the organisation-key work (DESIGN §5) — no-ops here, documented below, and called
-at exactly one place each:
+Hooks for the organisation-key work (DESIGN §5), each called at exactly one place and
+handing over to ``tnr.accounts.keys``:
 
 * ``on_password_verified(request, user, password)`` — right after the password step succeeds
   (and after a new member sets their password on accepting an invitation), once the session
@@ -36,7 +36,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tnr.accounts import lockout, secondfactor, sessions
+from tnr.accounts import keys, lockout, secondfactor, sessions
 from tnr.accounts.models import Invitation, Membership, Organisation, Role
 from tnr.accounts.roles import Perm, require
 
@@ -53,17 +53,23 @@ class AccountsError(Exception):
 
 
 def on_password_verified(request: HttpRequest, user: Any, password: str) -> None:
-    """Called once the password step has signed ``user`` in. No-op for now (see module doc)."""
+    """Called once the password step has signed ``user`` in: unlock their organisation keys
+    into the session (usable only after the second factor)."""
+    keys.unlock_on_sign_in(request, user, password)
 
 
 def on_password_changed(
     request: HttpRequest, user: Any, old_password: str, new_password: str
 ) -> None:
-    """Called after ``user``'s new password is saved, in the same transaction. No-op for now."""
+    """Called after ``user``'s new password is saved, in the same transaction: re-wrap their
+    personal key under the new password."""
+    keys.rewrap_on_password_change(request, user, old_password, new_password)
 
 
 def on_member_removed(membership: Membership) -> None:
-    """Called before ``membership`` is deleted, in the same transaction. No-op for now."""
+    """Called before ``membership`` is deleted, in the same transaction: their copy of the
+    organisation key goes."""
+    keys.drop_member_key(membership)
 
 
 # --- signing in -------------------------------------------------------------------------------
@@ -384,6 +390,7 @@ def change_role(actor: Any, membership: Membership, role: str) -> Membership:
     if membership.role != role:
         membership.role = role
         membership.save(update_fields=["role"])
+        keys.on_role_changed(membership)  # a role that reads no identities keeps no key copy
     return membership
 
 

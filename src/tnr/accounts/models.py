@@ -165,3 +165,89 @@ class AccountState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} (generation {self.session_generation})"
+
+
+# --- organisation keys (DESIGN §5; tnr.accounts.keys does everything with them) ----------------
+#
+# Two levels, so that a sign-in costs one slow key derivation however many organisations a
+# person belongs to, and so that an administrator can give a new member access without
+# knowing their password:
+#
+#   password --Argon2id--> wraps UserKey.private (the member's own X25519 key)
+#   UserKey.public    <--sealed to-- MemberKey.sealed_key = the organisation's private key
+#   recovery key      --wraps-->     OrganisationKey.recovery_wrapped = the same private key
+#
+# None of these columns holds a usable secret: a copy of the database needs a member's
+# password (slow to guess, by design) or the printed recovery key to open anything.
+
+
+class OrganisationKey(models.Model):
+    """An organisation's X25519 key pair: the public half in clear (anyone in the organisation
+    can seal to it), the private half only wrapped under the recovery key shown once at set-up.
+    Members' copies of the private half are ``MemberKey`` rows.
+    """
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, primary_key=True, related_name="org_key"
+    )
+    public_key = models.BinaryField(max_length=32, editable=False)
+    recovery_wrapped = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    recovery_key_made_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "organisation key"
+
+    def __str__(self) -> str:
+        return f"Key of {self.organisation}"
+
+
+class UserKey(models.Model):
+    """A person's own X25519 key pair; the private half only wrapped under their password
+    (``tnr.core.sealing.PasswordWrapped``: salt, Argon2id parameters, secret box).
+
+    Made when they first set a password (accepting an invitation) or first sign in after keys
+    were introduced; re-wrapped when the password changes.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="user_key"
+    )
+    public_key = models.BinaryField(max_length=32, editable=False)
+    private_wrapped = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    wrapped_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "personal key"
+
+    def __str__(self) -> str:
+        return f"Personal key of {self.user}"
+
+
+class MemberKey(models.Model):
+    """A member's copy of their organisation's private key, sealed to their ``UserKey``.
+
+    Exists only for roles that may read identities (``Perm.VIEW_IDENTITY``). Deleted when the
+    member is removed or moves to a role without that permission; deleted with the membership
+    in any case.
+    """
+
+    membership = models.OneToOneField(
+        Membership, on_delete=models.CASCADE, primary_key=True, related_name="member_key"
+    )
+    sealed_key = models.BinaryField(editable=False)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "member's copy of the organisation key"
+        verbose_name_plural = "members' copies of organisation keys"
+
+    def __str__(self) -> str:
+        return f"Key copy of {self.membership}"

@@ -21,10 +21,11 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tnr.accounts import actions, lockout, secondfactor
+from tnr.accounts import actions, keys, lockout, secondfactor
 from tnr.accounts.actions import AccountsError, Outcome
 from tnr.accounts.forms import (
     WRONG_CODE,
@@ -34,11 +35,12 @@ from tnr.accounts.forms import (
     InviteForm,
     NewAccountForm,
     PasswordStepForm,
+    RecoverForm,
     RoleForm,
     locked_message,
 )
 from tnr.accounts.middleware import allow_unverified, public
-from tnr.accounts.models import Invitation, LoginThrottle, Role
+from tnr.accounts.models import Invitation, LoginThrottle, OrganisationKey, Role
 from tnr.accounts.queries import (
     access_invitation,
     access_membership,
@@ -174,6 +176,7 @@ def account_view(request: HttpRequest) -> HttpResponse:
             "membership": m,
             "permissions": [p for p in Perm if p.value in ROLE_PERMISSIONS[m.role]],
             "manages": Perm.MANAGE_MEMBERS in ROLE_PERMISSIONS[m.role],
+            "key_status": keys.key_status(request, m.organisation_id),
         }
         for m in memberships
     ]
@@ -257,13 +260,14 @@ def _members_context(request: HttpRequest, organisation: Any, **extra: Any) -> d
     enrolled = set(
         TOTPDevice.objects.filter(user_id__in=user_ids, confirmed=True).values_list("user_id", flat=True)
     )
-    keys = {lockout.throttle_key(m.user.get_username()): m.user_id for m in memberships}
+    throttles = {lockout.throttle_key(m.user.get_username()): m.user_id for m in memberships}
     locked = {
-        keys[key]
+        throttles[key]
         for key in LoginThrottle.objects.filter(
-            key__in=keys, locked_until__gt=timezone.now()
+            key__in=throttles, locked_until__gt=timezone.now()
         ).values_list("key", flat=True)
     }
+    key_states = keys.member_key_states(memberships)
     rows = [
         {
             "membership": m,
@@ -271,6 +275,7 @@ def _members_context(request: HttpRequest, organisation: Any, **extra: Any) -> d
             "locked": m.user_id in locked,
             "is_self": m.user_id == request.user.pk,
             "role_form": RoleForm(initial={"role": m.role}, prefix=f"m{m.pk}"),
+            "key": key_states[m.pk],
         }
         for m in memberships
     ]
@@ -282,6 +287,7 @@ def _members_context(request: HttpRequest, organisation: Any, **extra: Any) -> d
         "invite_form": InviteForm(),
         "roles": [(role, ROLE_PERMISSIONS[role.value]) for role in Role],
         "perms": list(Perm),
+        "my_key_status": keys.key_status(request, organisation),
     }
     context.update(extra)
     return context
@@ -399,6 +405,12 @@ def accept_invitation_view(request: HttpRequest, token: str) -> HttpResponse:
         except AccountsError as exc:
             form.add_error(None, str(exc))
         else:
+            if invitation.role == Role.ADMINISTRATOR and not OrganisationKey.objects.filter(
+                organisation_id=invitation.organisation_id
+            ).exists():
+                # The first administrator: after the second factor, set up the organisation key.
+                key_page = reverse("accounts:org-key", args=[invitation.organisation.slug])
+                return HttpResponseRedirect(_with_next("accounts:enrol", key_page))
             return redirect("accounts:enrol")
     context = {
         "invitation": invitation,
@@ -408,3 +420,92 @@ def accept_invitation_view(request: HttpRequest, token: str) -> HttpResponse:
         "error": error,
     }
     return render(request, "accounts/accept_invitation.html", context)
+
+
+# --- organisation keys (tnr.accounts.keys, docs/keys.md) --------------------------------------
+
+
+@require_http_methods(["GET"])
+def org_key_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """The organisation key: set it up, see who has access, make a new recovery key."""
+    organisation = access_organisation(request.user, slug, Perm.MANAGE_MEMBERS)
+    org_key = OrganisationKey.objects.filter(organisation=organisation).select_related("created_by").first()
+    memberships = list(organisation.memberships.select_related("user").order_by("user__username"))
+    states = keys.member_key_states(memberships)
+    context = {
+        "organisation": organisation,
+        "org_key": org_key,
+        "fingerprint": keys.fingerprint(org_key.public_key) if org_key else "",
+        "my_key_status": keys.key_status(request, organisation),
+        "granted": [m for m in memberships if states[m.pk].state == "granted"],
+        "waiting": [m for m in memberships if states[m.pk].state in {"not_granted", "no_personal_key"}],
+    }
+    return render(request, "accounts/org_key.html", context)
+
+
+@require_POST
+def org_key_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    organisation = access_organisation(request.user, slug, Perm.MANAGE_MEMBERS)
+    try:
+        recovery_key = keys.create_organisation_keys(organisation, request.user, request=request)
+    except keys.KeysError as error:
+        messages.error(request, str(error))
+        return redirect("accounts:org-key", slug=organisation.slug)
+    return _show_recovery_key(request, organisation, recovery_key, first=True)
+
+
+@require_POST
+def recovery_key_renew_view(request: HttpRequest, slug: str) -> HttpResponse:
+    organisation = access_organisation(request.user, slug, Perm.MANAGE_MEMBERS)
+    try:
+        recovery_key = keys.renew_recovery_key(request, organisation)
+    except keys.KeysError as error:
+        messages.error(request, str(error))
+        return redirect("accounts:org-key", slug=organisation.slug)
+    return _show_recovery_key(request, organisation, recovery_key, first=False)
+
+
+def _show_recovery_key(request: HttpRequest, organisation: Any, recovery_key: str, *, first: bool) -> HttpResponse:
+    """The recovery key, shown this once (the page is never cached: no-store for signed-in users)."""
+    context = {"organisation": organisation, "recovery_key": recovery_key, "first": first}
+    return render(request, "accounts/recovery_key.html", context)
+
+
+@require_POST
+def grant_access_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    organisation = access_organisation(request.user, slug, Perm.MANAGE_MEMBERS)
+    membership = access_membership(organisation, pk)
+    try:
+        keys.grant_access(request, membership)
+    except keys.KeysError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request, f"{membership.user.get_username()} can now read sealed data of {organisation} "
+            "(from their next sign-in)."
+        )
+    return redirect("accounts:members", slug=organisation.slug)
+
+
+@public
+@sensitive_post_parameters("recovery_key", "code", "password1", "password2")
+@require_http_methods(["GET", "POST"])
+def recover_view(request: HttpRequest) -> HttpResponse:
+    """Lost password: a member sets a new one with the organisation's recovery key and their
+    second factor. Obeys the sign-in lockout."""
+    form = RecoverForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        result = keys.recover_account(data["username"], data["recovery_key"], data["code"], data["password1"])
+        if result.outcome is keys.RecoveryOutcome.OK:
+            messages.success(
+                request, "Your new password is set. Sign in with it: your access to sealed data "
+                f"of {result.organisation} is restored.",
+            )
+            return redirect("accounts:login")
+        if result.outcome is keys.RecoveryOutcome.LOCKED:
+            form.add_error(None, locked_message(_minutes(result.lock)))
+        else:
+            form.add_error(None, result.message)
+    context = {"form": form, "without_key": keys.NO_RECOVERY_WITHOUT_KEY}
+    return render(request, "accounts/recover.html", context, status=400 if form.errors else 200)

@@ -10,7 +10,7 @@ def site(request: HttpRequest) -> dict[str, Any]:
     return {"TNR_DEMO": settings.TNR_DEMO, "TNR_ENV": settings.TNR_ENV, "nav_audit": _lazy_audit(request)}
 
 
-class _lazy_audit:  # noqa: N801 - used as a template boolean
+class _lazy_audit:
     """True when the user administers an organisation; asked only if a template renders it."""
 
     def __init__(self, request: HttpRequest) -> None:

@@ -39,8 +39,8 @@ class SealError(Exception):
 
 @dataclass(frozen=True)
 class KdfParams:
-    """Argon2id cost. Production: 3 passes over 128 MiB (≈0.3 s on one core of the CI machine;
-    measured by bench/bench_keys.py). Tests use libsodium's minimum, which is insecure."""
+    """Argon2id cost. Production: 3 passes over 128 MiB (≈0.25 s on one core of the development
+    machine; bench/bench_keys.py, docs/keys.md). Tests use libsodium's minimum, which is insecure."""
 
     opslimit: int
     memlimit: int

@@ -24,7 +24,7 @@ from django.http import Http404
 from tnr.accounts.models import Organisation
 from tnr.accounts.roles import Perm, organisation_ids_with, roles_with
 from tnr.records import choices as c
-from tnr.records.models import Incident
+from tnr.records.models import Incident, Person
 
 Action = Literal["view", "change"]
 
@@ -122,3 +122,29 @@ def access_incident(
     ).exists():
         raise PermissionDenied(f"Your role does not allow you to {action} this incident")
     return incident
+
+
+def access_person(
+    user: AbstractBaseUser | AnonymousUser, person_id: int, action: Action = "view"
+) -> Person:
+    """Person ``person_id`` if ``user`` may ``action`` it (as for incidents: Http404 for
+    non-members and unknown ids alike, PermissionDenied for a member whose role may not).
+
+    Persons are the organisation's own: partners never see them ("view" needs VIEW_RECORDS).
+    """
+    _check_action(action)
+    if not user.is_authenticated or not user.is_active:
+        raise Http404("No such person")
+    person = (
+        Person.objects.select_related("organisation")
+        .filter(pk=person_id, organisation__memberships__user_id=user.pk)
+        .first()
+    )
+    if person is None:
+        raise Http404("No such person")
+    perm = Perm.CHANGE_RECORDS if action == "change" else Perm.VIEW_RECORDS
+    if not Person.objects.filter(
+        pk=person.pk, organisation_id__in=organisation_ids_with(user, perm)
+    ).exists():
+        raise PermissionDenied(f"Your role does not allow you to {action} this person")
+    return person

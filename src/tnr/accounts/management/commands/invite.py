@@ -42,3 +42,8 @@ class Command(BaseCommand):
             f"Invitation to {organisation} as {invitation.get_role_display()}, valid until "
             f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC. It works once; it is not shown again."
         )
+        if options["role"] == Role.ADMINISTRATOR and not hasattr(organisation, "org_key"):
+            self.stderr.write(
+                "The organisation has no key yet: once they have joined, the administrator is "
+                "taken to set it up and is shown its recovery key once (docs/keys.md)."
+            )
