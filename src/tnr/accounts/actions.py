@@ -39,6 +39,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from tnr.accounts import keys, lockout, secondfactor, sessions
 from tnr.accounts.models import Invitation, Membership, Organisation, Role
 from tnr.accounts.roles import Perm, require
+from tnr.core import audit
+from tnr.core.choices import AuditAction
 
 INVITATION_DAYS = (1, 3, 7, 14)
 # Session flag: this verified user is enrolling a new authenticator to replace theirs.
@@ -81,6 +83,15 @@ class Outcome(enum.Enum):
     LOCKED = "locked"
 
 
+def _audit_in_each_organisation(user: Any, action: AuditAction, summary: str) -> None:
+    """Sign-in events belong to no single organisation: each of the user's organisations gets
+    the entry in its own chain, where its administrators can see it. No address or user agent
+    is recorded (DESIGN §3)."""
+    for organisation_id in Membership.objects.filter(user_id=user.pk).values_list("organisation_id", flat=True):
+        audit.record(user, action, organisation=organisation_id, object_type="auth.user",
+                     object_id=user.pk, summary=summary)
+
+
 @dataclass(frozen=True)
 class SignInResult:
     outcome: Outcome
@@ -100,6 +111,9 @@ def sign_in_with_password(request: HttpRequest, username: str, password: str) ->
     user = authenticate(request, username=username, password=password)
     if user is None:
         lock = lockout.record_failure(username)
+        known = get_user_model().objects.filter(username=username).first()
+        if known is not None:
+            _audit_in_each_organisation(known, AuditAction.LOGIN_FAILED, "wrong password" + (" (now locked)" if lock else ""))
         return SignInResult(Outcome.LOCKED if lock else Outcome.WRONG, lock=lock)
     auth_login(request, user)  # a new session key: nothing from before sign-in carries over
     sessions.stamp(request.session, user)
@@ -122,8 +136,10 @@ def verify_second_factor(request: HttpRequest, code: str) -> SignInResult:
             otp_login(request, device)
             request.session.cycle_key()
             lockout.clear_failures(username)
+            _audit_in_each_organisation(user, AuditAction.LOGIN, "signed in with password and second factor")
             return SignInResult(Outcome.OK, user=user)
         lock = lockout.record_failure(username)
+        _audit_in_each_organisation(user, AuditAction.LOGIN_FAILED, "wrong second-factor code" + (" (now locked)" if lock else ""))
         if lock is None:
             return SignInResult(Outcome.WRONG, user=user)
     auth_logout(request)
@@ -264,6 +280,8 @@ def _create_invitation(
         created_by=created_by,
         expires_at=timezone.now() + datetime.timedelta(days=days),
     )
+    audit.record(created_by, AuditAction.MEMBER_INVITED, invitation, organisation=organisation,
+                 summary=f"invitation as {role}, valid {days} days", data={"role": role, "days": days})
     return invitation, token
 
 
@@ -316,6 +334,8 @@ def accept_invitation(request: HttpRequest, token: str, username: str, password:
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit.record(user, AuditAction.MEMBER_JOINED, invitation, organisation=invitation.organisation,
+                 summary=f"new account joined as {invitation.role}", data={"role": invitation.role})
     # authenticate() sets the backend that login() records in the session.
     signed_in = authenticate(request, username=username, password=password)
     auth_login(request, signed_in)
@@ -339,6 +359,8 @@ def join_with_invitation(user: Any, token: str) -> Membership:
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit.record(user, AuditAction.MEMBER_JOINED, invitation, organisation=invitation.organisation,
+                 summary=f"existing account joined as {invitation.role}", data={"role": invitation.role})
     return membership
 
 
@@ -388,6 +410,8 @@ def change_role(actor: Any, membership: Membership, role: str) -> Membership:
     ):
         raise AccountsError(LAST_ADMINISTRATOR)
     if membership.role != role:
+        audit.record(actor, AuditAction.ROLE_CHANGED, membership, organisation=membership.organisation_id,
+                     summary=f"{membership.role} -> {role}", data={"from": membership.role, "to": role})
         membership.role = role
         membership.save(update_fields=["role"])
         keys.on_role_changed(membership)  # a role that reads no identities keeps no key copy
@@ -404,6 +428,8 @@ def remove_member(actor: Any, membership: Membership) -> None:
     )
     if membership.role == Role.ADMINISTRATOR and not _other_administrators(membership):
         raise AccountsError(LAST_ADMINISTRATOR)
+    audit.record(actor, AuditAction.MEMBER_REMOVED, membership, organisation=membership.organisation,
+                 summary=f"member with role {membership.role} removed", data={"user": membership.user_id})
     on_member_removed(membership)
     membership.delete()
     sessions.end_all_sessions(membership.user)
