@@ -125,9 +125,7 @@ def cmd_test(args: argparse.Namespace) -> None:
         say("chromium missing and cannot be installed here (not root): browser tests skipped")
         failures += bool(os.environ.get("CI"))
 
-    say("slow tests")
-    slow = run(*pytest, "-m", "slow and not browser", env=test_env, check=False)
-    failures += slow not in (0, 5)  # 5: no slow tests collected
+    # Tests marked "slow" (none yet) will get their own group here, run after the browser tests.
     if failures:
         sys.exit(f"{failures} test group(s) failed")
     say("all test groups passed")
