@@ -95,6 +95,8 @@ def cmd_test(args: argparse.Namespace) -> None:
     test_env = {"TNR_ENV": "test", "TNR_DEBUG": "1", "TNR_VAR_DIR": str(ROOT / "var" / "test")}
     say("ruff")
     run(venv_bin / "ruff", "check", "src", "tests", "bench", "dev.py")
+    say("mypy")
+    run(venv_bin / "mypy", env=test_env)
     say("import contracts (tnr.methods never imports Django)")
     run(venv_bin / "lint-imports", "--no-cache")
     say("django checks and missing migrations")

@@ -261,7 +261,7 @@ class ChainVerifier:
                 report.add(seq if type(seq) is int else None, EDITED,
                            f"entry {seq} was altered: its content does not match its hash")  # fmt: skip
             if seq == expected:  # the common case: the next entry
-                expected += 1
+                expected = seq + 1  # seq == expected, so expected is an int here
                 if prev_hash != prev and not edited:  # one problem per entry: its own first
                     report.add(seq, BROKEN_LINK, (
                         f"entry {seq} does not follow entry {seq - 1}: its prev_hash is not entry {seq - 1}'s "
