@@ -130,14 +130,16 @@ def access_person(
     """Person ``person_id`` if ``user`` may ``action`` it (as for incidents: Http404 for
     non-members and unknown ids alike, PermissionDenied for a member whose role may not).
 
-    Persons are the organisation's own: partners never see them ("view" needs VIEW_RECORDS).
+    Persons are the organisation's own: partners never see them ("view" needs VIEW_RECORDS),
+    so to a partner a person id is not found, exactly like one that does not exist (a 403
+    would tell them which ids belong to the organisation).
     """
     _check_action(action)
     if not user.is_authenticated or not user.is_active:
         raise Http404("No such person")
     person = (
         Person.objects.select_related("organisation")
-        .filter(pk=person_id, organisation__memberships__user_id=user.pk)
+        .filter(pk=person_id, organisation_id__in=organisation_ids_with(user, Perm.VIEW_RECORDS))
         .first()
     )
     if person is None:
