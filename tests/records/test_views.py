@@ -532,3 +532,24 @@ def test_records_admin_is_scoped_for_staff_who_are_not_superusers(client, alpha,
     html = client.get(reverse("admin:records_incident_changelist")).content.decode()
     assert "Alpha admin case" in html
     assert "Beta admin case" not in html
+
+
+@pytest.mark.parametrize(("role", "may_change"), [(Role.CASEWORKER, True), (Role.ANALYST, False), (Role.PARTNER, False)])
+def test_records_admin_changes_follow_the_role_not_only_django_permissions(client, alpha, role, may_change):
+    from django.contrib.auth.models import Permission
+
+    incident = make_incident(alpha, title="Admin role case")
+    staff = make_user("staffer2", alpha, role, is_staff=True)
+    for codename in ("view_incident", "change_incident", "delete_incident"):
+        staff.user_permissions.add(Permission.objects.get(codename=codename))
+    login_verified(client, staff)
+    url = reverse("admin:records_incident_change", args=[incident.pk])
+    page = client.get(url)
+    if role == Role.PARTNER:
+        assert page.status_code == 302  # partners do not even see internal records
+        return
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert ('name="_save"' in html) is may_change
+    delete = client.get(reverse("admin:records_incident_delete", args=[incident.pk]))
+    assert (delete.status_code == 200) is may_change

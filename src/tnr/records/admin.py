@@ -42,6 +42,27 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
             **{f"{self.organisation_path}__in": organisations_for(request.user, "view")}
         )
 
+    def _may_change(self, request: HttpRequest, obj: Any) -> bool:
+        """Django's model permission is not enough: the role in the record's organisation must
+        allow changes too (an analyst with ``change_incident`` still changes nothing)."""
+        if request.user.is_superuser:
+            return True
+        if obj is None:
+            return organisations_for(request.user, "change").exists()
+        org_id = obj
+        for part in self.organisation_path.split("__"):
+            org_id = getattr(org_id, part)
+        return organisations_for(request.user, "change").filter(pk=getattr(org_id, "pk", org_id)).exists()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._may_change(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may_change(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and self._may_change(request, None)
+
     def formfield_for_foreignkey(
         self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
     ) -> ModelChoiceField | None:
