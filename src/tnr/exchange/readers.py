@@ -153,6 +153,7 @@ def read_csv(
 
     if _is_utf8(path):
         text_io = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        text_io._CHUNK_SIZE = 1 << 16  # type: ignore[attr-defined]  # decode 64 KiB at a time, not 8
         reader = csv.reader(text_io)
     else:
         reader = csv.reader(lines())
@@ -180,16 +181,7 @@ def read_csv(
         row = 1
         last_line = reader.line_num
         try:
-            while True:
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    raise FileProblem(
-                        f"unreadable CSV from this row on ({exc}); probably a quote (\") that is never closed",
-                        row + 1,
-                    ) from None
+            for cells in reader:
                 row += 1
                 first_line, last_line = last_line + 1, reader.line_num
                 if bad:
@@ -217,6 +209,12 @@ def read_csv(
                 if not cells[0] and not any(c.strip() for c in cells):
                     continue  # a row of empty cells, as spreadsheets write them
                 yield row, (cells if as_lists else dict(zip(header, cells, strict=True)))
+        except csv.Error as exc:
+            # only the reader raises csv.Error: the row after the last one read
+            raise FileProblem(
+                f"unreadable CSV from this row on ({exc}); probably a quote (\") that is never closed",
+                row + 1,
+            ) from None
         finally:
             raw.close()
 
