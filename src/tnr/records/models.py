@@ -40,7 +40,9 @@ def _in(field: str, choices: type[models.TextChoices], name: str) -> models.Chec
 class Incident(models.Model):
     """One event of transnational repression: when, where, by whom, against whose diaspora."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="incidents")
+    # db_index=False here and below: a composite index or unique constraint that starts with
+    # the same column already serves every lookup, and each extra index slows bulk imports.
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="incidents", db_index=False)
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     external_id = models.CharField(
         max_length=EXTERNAL_ID_MAX, help_text="The organisation's own identifier for this incident."
@@ -61,12 +63,12 @@ class Incident(models.Model):
     location_type = models.ForeignKey(LocationType, on_delete=models.PROTECT, null=True, blank=True)
 
     origin_state = models.ForeignKey(
-        Country, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        Country, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False,
         help_text="The state whose diaspora or exiles are targeted.",
     )
     perpetrator_states = models.ManyToManyField(Country, blank=True, related_name="+")
     host_state = models.ForeignKey(
-        Country, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        Country, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False,
         help_text="The state where the target lives.",
     )
     host_state_role = models.CharField(max_length=10, choices=c.HostStateRole.choices, default=c.HostStateRole.UNKNOWN)
@@ -114,7 +116,7 @@ class Person(models.Model):
     the database never sees them in clear).
     """
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="persons")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="persons", db_index=False)
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX, help_text="Pseudonym, never a name.")
     sex = models.CharField(max_length=7, choices=c.Sex.choices, default=c.Sex.UNKNOWN)
     age_group = models.CharField(max_length=8, choices=c.AgeGroup.choices, default=c.AgeGroup.UNKNOWN)
@@ -158,7 +160,7 @@ class PersonRelation(models.Model):
 class Actor(models.Model):
     """Who acted: a state agency, a proxy, a host authority, a company or an international body."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="actors")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="actors", db_index=False)
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX)
     type = models.ForeignKey(ActorType, on_delete=models.PROTECT)
     state = models.ForeignKey(Country, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -177,7 +179,7 @@ class Actor(models.Model):
 class Act(models.Model):
     """One target × one tactic within an incident."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="acts")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="acts", db_index=False)
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX)
     target = models.ForeignKey(Person, on_delete=models.PROTECT, null=True, blank=True, related_name="acts")
     primary_tactic = models.ForeignKey(Tactic, on_delete=models.PROTECT, related_name="primary_acts")
@@ -213,7 +215,7 @@ class Involvement(models.Model):
 class Source(models.Model):
     """Where the information comes from; the documenting organisation makes a 'list' for MSE."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="sources")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="sources", db_index=False)
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX)
     type = models.ForeignKey(SourceType, on_delete=models.PROTECT)
     documenting_organisation = models.CharField(max_length=200, blank=True)
