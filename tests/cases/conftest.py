@@ -10,18 +10,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from tests.cases.helpers import sign_in
-from tests.factories import make_org, make_user
+from tests.factories import make_user
 from tnr.accounts.models import Role
-
-
-@pytest.fixture
-def alpha():
-    return make_org("Alpha Watch")
-
-
-@pytest.fixture
-def beta():
-    return make_org("Beta Monitor")
 
 
 @pytest.fixture

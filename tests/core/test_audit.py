@@ -49,31 +49,6 @@ EXPORT = reverse("audit:export")
 VERIFY = reverse("audit:verify")
 
 
-@pytest.fixture
-def alpha(db):
-    return make_org("Alpha Watch")
-
-
-@pytest.fixture
-def beta(db):
-    return make_org("Beta Monitor")
-
-
-@pytest.fixture
-def ada(alpha):
-    return make_user("ada", alpha, Role.ADMINISTRATOR)
-
-
-@pytest.fixture
-def alice(alpha):
-    return make_user("alice", alpha, Role.CASEWORKER)
-
-
-@pytest.fixture
-def bea(beta):
-    return make_user("bea", beta, Role.ADMINISTRATOR)
-
-
 def append(org, n: int, actor=None, **fields) -> list[AuditEntry]:
     fields.setdefault("object_type", "records.incident")
     return [

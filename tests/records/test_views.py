@@ -16,7 +16,7 @@ from django.http import Http404
 from django.urls import reverse
 
 from tests.accounts.helpers import add_authenticator, login_verified, next_code
-from tests.factories import PASSWORD, make_incident, make_org, make_user
+from tests.factories import PASSWORD, make_incident, make_user
 from tnr.accounts.models import Role
 from tnr.records import choices as c
 from tnr.records.queries import access_incident, incidents_for
@@ -29,31 +29,6 @@ LIST = reverse("records:incident-list")
 
 def detail_url(incident) -> str:
     return reverse("records:incident-detail", args=[incident.uid])
-
-
-@pytest.fixture
-def alpha():
-    return make_org("Alpha Watch")
-
-
-@pytest.fixture
-def beta():
-    return make_org("Beta Monitor")
-
-
-@pytest.fixture
-def alice(alpha):
-    return make_user("alice", alpha, Role.CASEWORKER)
-
-
-@pytest.fixture
-def bob(alpha):
-    return make_user("bob", alpha, Role.ANALYST)
-
-
-@pytest.fixture
-def charlie(beta):
-    return make_user("charlie", beta, Role.CASEWORKER)
 
 
 @pytest.fixture
