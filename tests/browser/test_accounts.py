@@ -8,9 +8,9 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.accounts.helpers import add_authenticator, code_from_secret, next_code
+from tests.accounts.helpers import add_authenticator, code_from_secret
+from tests.browser.signin import password_step, sign_in
 from tests.factories import PASSWORD, make_incident, make_org, make_user
 from tnr.accounts import secondfactor
 from tnr.accounts.models import Membership, Role
@@ -40,22 +40,6 @@ def alice(alpha):
     user = make_user("alice", alpha, Role.CASEWORKER)
     add_authenticator(user)
     return user
-
-
-def password_step(page, username: str, password: str = PASSWORD) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def sign_in(page, username: str, password: str = PASSWORD) -> None:
-    device = TOTPDevice.objects.get(user__username=username, confirmed=True)
-    password_step(page, username, password)
-    page.wait_for_url(re.compile(r"/accounts/login/code/"))
-    page.get_by_label("Code").fill(next_code(device))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(re.compile(r"/incidents/$"))
 
 
 def alert_text(page) -> str:

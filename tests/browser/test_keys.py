@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.accounts.helpers import add_authenticator, code_from_secret, next_code
 from tests.accounts.keyhelpers import give_copy, set_up_keys
+from tests.browser.signin import password_step, sign_in
 from tests.factories import PASSWORD, make_incident, make_org, make_user
 from tnr.accounts.actions import invite_from_command_line
 from tnr.accounts.models import Role
@@ -21,22 +22,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NEW_PASSWORD = "violet-harbour-engine-31"
 NAME = "Mariam Canary-Browser"
-
-
-def password_step(page, username: str, password: str = PASSWORD) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def sign_in(page, username: str, password: str = PASSWORD) -> None:
-    device = TOTPDevice.objects.get(user__username=username, confirmed=True)
-    password_step(page, username, password)
-    page.wait_for_url(re.compile(r"/accounts/login/code/"))
-    page.get_by_label("Code").fill(next_code(device))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(re.compile(r"/incidents/$"))
 
 
 def new_page(browser, live_server):
