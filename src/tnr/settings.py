@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "tnr.records",
     "tnr.exchange",
     "tnr.cases",
+    "tnr.reporting",
+    "tnr.analytics",
 ]
 
 MIDDLEWARE = [

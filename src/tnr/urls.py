@@ -8,5 +8,7 @@ urlpatterns = [
     path("incidents/", include("tnr.records.urls")),
     path("protection/", include("tnr.cases.urls")),
     path("audit/", include("tnr.core.urls_audit")),
+    path("reports/", include("tnr.reporting.urls_staff")),
+    path("linkage/", include("tnr.analytics.urls")),
     path("admin/", admin.site.urls),
 ]

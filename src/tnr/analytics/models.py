@@ -1,0 +1,1 @@
+"""Analytics models: record-linkage runs and the caseworkers' decisions on uncertain pairs."""
