@@ -127,7 +127,10 @@ def cmd_test(args: argparse.Namespace) -> None:
         say("chromium missing and cannot be installed here (not root): browser tests skipped")
         failures += bool(os.environ.get("CI"))
 
-    # Tests marked "slow" (none yet) will get their own group here, run after the browser tests.
+    say("slow tests (e.g. record linkage on a local PySpark session)")
+    # Exit code 5 means "no test collected", which is not a failure for an optional group.
+    failures += run(*pytest, "-m", "slow and not browser", env=test_env, check=False) not in (0, 5)
+
     if failures:
         sys.exit(f"{failures} test group(s) failed")
     say("all test groups passed")
