@@ -13,6 +13,7 @@ from django.conf import settings
 # Password hashing is deliberately slow in production; tests need speed, not strength.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 settings.TNR_KDF_OPSLIMIT, settings.TNR_KDF_MEMLIMIT = 1, 8192  # = sealing.INSECURE_TEST_KDF
+settings.TNR_RECEIPT_KDF_OPSLIMIT, settings.TNR_RECEIPT_KDF_MEMLIMIT = 1, 8192
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -196,7 +196,6 @@ if not DEBUG:
 # Uploads: imports stream from a temporary file; anything larger is refused with a message.
 TNR_MAX_IMPORT_BYTES = env_int("TNR_MAX_IMPORT_BYTES", 200 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 LOGGING = {
     "version": 1,
@@ -211,3 +210,57 @@ LOGGING = {
 }
 
 TNR_DEMO = env_bool("TNR_DEMO", False)
+
+# --- Reporter zone (tnr.reporting; README "Reporter zone") -----------------------------------
+# One code base, two kinds of process: TNR_ZONE=staff (default) serves the staff zone;
+# TNR_ZONE=reporter serves only the anonymous reporter zone, with its own URLconf and
+# middleware: no session, no authentication, no CSRF cookie, no shared cookie of any kind.
+TNR_ZONE = env_str("TNR_ZONE", "staff")
+if TNR_ZONE not in {"staff", "reporter"}:
+    raise ImproperlyConfigured(f"TNR_ZONE={TNR_ZONE!r} must be staff or reporter")
+REPORTER_MIDDLEWARE = [
+    # Headers (CSP, HSTS, no referrer, no caching) and refusal of cross-site form posts.
+    "tnr.reporting.middleware.ReporterZoneMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+REPORTER_URLCONF = "tnr.reporting.urls"
+if TNR_ZONE == "reporter":
+    ROOT_URLCONF = REPORTER_URLCONF
+    MIDDLEWARE = REPORTER_MIDDLEWARE
+# Languages of the reporter zone, chosen by the person (URL prefix), never guessed from an
+# address. docs/translations.md says which catalogues a native speaker has reviewed.
+LANGUAGES = [
+    ("en", "English"),
+    ("ar", "العربية"),
+    ("fa", "فارسی"),
+    ("ru", "Русский"),
+    ("tr", "Türkçe"),
+    ("zh-hans", "简体中文"),
+    ("ug", "ئۇيغۇرچە"),
+]
+# Salt source for the receipt derivation (tnr.reporting.receipts). Kept out of the database so
+# a stolen copy does not allow offline guessing. Never change it on a running installation:
+# every receipt issued before would stop working.
+if TNR_ENV == "production":
+    TNR_RECEIPT_PEPPER = env_secret("TNR_RECEIPT_PEPPER")
+else:
+    TNR_RECEIPT_PEPPER = env_secret("TNR_RECEIPT_PEPPER", "development-only-receipt-pepper")
+# Argon2id cost of one receipt derivation (one per submission and per receipt sign-in).
+TNR_RECEIPT_KDF_OPSLIMIT = env_int("TNR_RECEIPT_KDF_OPSLIMIT", TNR_KDF_OPSLIMIT, minimum=1)
+TNR_RECEIPT_KDF_MEMLIMIT = env_int("TNR_RECEIPT_KDF_MEMLIMIT", TNR_KDF_MEMLIMIT, minimum=8192)
+# Wrong receipts allowed per hour across the whole installation (not per address: reporters
+# share Tor exits, and attackers do not have one address). Beyond it, receipt sign-in pauses.
+TNR_RECEIPT_FAILURES_PER_HOUR = env_int("TNR_RECEIPT_FAILURES_PER_HOUR", 300, minimum=1)
+# A reporter's follow-up session: idle minutes before the receipt is asked for again.
+TNR_REPORTER_IDLE_SECONDS = env_int("TNR_REPORTER_IDLE_SECONDS", 20 * 60, minimum=60)
+TNR_REPORT_MAX_FILE_BYTES = env_int("TNR_REPORT_MAX_FILE_BYTES", 10 * 1024 * 1024, minimum=1024)
+TNR_REPORT_MAX_FILES = env_int("TNR_REPORT_MAX_FILES", 5, minimum=0)
+# Longest narrative or message, in bytes of UTF-8 (1 MB of emoji is about 260,000 of them).
+TNR_REPORT_MAX_TEXT_BYTES = env_int("TNR_REPORT_MAX_TEXT_BYTES", 2 * 1024 * 1024, minimum=1024)
+# Where the quick-exit control leads: somewhere ordinary to be seen reading.
+TNR_QUICK_EXIT_URL = env_str("TNR_QUICK_EXIT_URL", "https://www.wikipedia.org/")
+# Multi-step forms carry earlier answers in the page itself (never on the server), so a
+# report's pages post more than the staff forms do.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
