@@ -62,6 +62,8 @@ ALPHA_SHARED = "Alpha partner-shared incident 3K"
 BETA_INTERNAL = "Beta internal incident 9Z"
 ALPHA_AUDIT = "Alpha audit marker 5W"
 BETA_AUDIT = "Beta audit marker 2M"
+ALPHA_REPORT = "Alpha report narrative 8R"
+REPORT_UID = "matrixReport8R"  # fixed, so that list pages can be checked for it
 TARGET = "tess"  # the member of Alpha Watch whom the member pages act on
 NEW_PASSWORD = "harbour-violet-comet-83"
 
@@ -173,6 +175,7 @@ class World:
     mechanism: Any = None  # active directory entry
     inactive: Any = None  # deactivated directory entry
     alpha_entry: Any = None  # an audit entry of Alpha Watch
+    report: Any = None  # a sealed report to Alpha Watch, with one file
     group: Any = None
     cookies: dict[str, dict[str, str]] = field(default_factory=dict)  # signed-in sessions
 
@@ -201,6 +204,30 @@ def _mechanism(name: str) -> Any:
         MechanismData(name=name, kind="legal_aid", needs=("legal",), worldwide=True, any_profile=True,
                       website="https://example.org/", source="Test fixture")
     )
+
+
+def _report(organisation: Any) -> Any:
+    """A report to ``organisation`` with one small text file (only ada holds the key)."""
+    import hashlib
+
+    from tnr.reporting import actions as reporting_actions
+    from tnr.reporting.files import CheckedFile
+    from tnr.reporting.models import Intake
+
+    Intake.objects.create(organisation=organisation)
+    text = b"evidence"
+    digest = hashlib.sha256(text).hexdigest()
+    note = CheckedFile(name="note.txt", media_type="text/plain", size=len(text), sha256=digest,
+                       original=text, working=text, working_sha256=digest, stripped=())
+    answers = {"what": {"tactics": ["coercion_by_proxy"], "narrative": ALPHA_REPORT},
+               "when": {"precision": "year", "year": 2024}}
+    report = reporting_actions.submit_report(
+        organisation, answers, language="en", consent_sharing="organisation",
+        consent_referral=False, consent_statistics=False, files=[note],
+    ).report
+    report.uid = REPORT_UID
+    report.save(update_fields=["uid"])
+    return report
 
 
 def build_world() -> World:
@@ -241,6 +268,7 @@ def build_world() -> World:
     w.inactive = _mechanism("Matrix Closed Desk")
     directory_actions.set_mechanism_active(w.inactive, False)
     w.alpha_entry = audit.record(u["ada"], AuditAction.CHANGE, organisation=w.alpha, summary=ALPHA_AUDIT)
+    w.report = _report(w.alpha)
     audit.record(u["charlie"], AuditAction.CHANGE, organisation=w.beta, summary=BETA_AUDIT)
     # Each persona signs in once, through the real password step (which unlocks the
     # organisation keys it may hold into the session) and with a verified second factor;

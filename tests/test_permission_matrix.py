@@ -45,6 +45,7 @@ from tests.permission_cases import (
     ADMIN_PERSONAS,
     ALPHA_AUDIT,
     ALPHA_INTERNAL,
+    ALPHA_REPORT,
     ALPHA_SHARED,
     BAD,
     BETA_AUDIT,
@@ -55,6 +56,7 @@ from tests.permission_cases import (
     NEW_PASSWORD,
     OK,
     PERSONAS,
+    REPORT_UID,
     TARGET,
     Case,
     Outcome,
@@ -71,7 +73,8 @@ from tests.permission_cases import (
 from tnr.accounts import lockout
 from tnr.accounts.models import Invitation, LoginThrottle, MemberKey, Membership, OrganisationKey
 from tnr.cases.models import ProtectionMechanism
-from tnr.records.models import Person
+from tnr.records.models import Incident, Person
+from tnr.reporting.models import Intake, Report, ReportMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -112,6 +115,17 @@ def invitation_state(w: World) -> object:
 
 def mechanism_state(w: World) -> object:
     return ProtectionMechanism.objects.filter(pk=w.mechanism.pk).values_list("name", "active").get()
+
+
+def on_report(w: World) -> list[object]:
+    return [w.report.uid]
+
+
+def report_post() -> dict[str, Outcome]:
+    """A change to a report: caseworkers and administrators of its organisation (no key needed,
+    since replies are sealed to the report's public key); everybody else never sees it."""
+    success = done("reporting_staff:detail", on_report).changed
+    return row(success, success, N404, N404, N404, N404, N404)
 
 
 def drop_alpha_key(w: World) -> None:
@@ -366,6 +380,73 @@ MATRIX: list[Case] = [
         "audit:verify",
         post=row(OK.having(contains=("chain-alpha-watch",), lacks=("chain-beta-monitor",)), F403, F403, F403,
                  OK.having(contains=("chain-beta-monitor",), lacks=("chain-alpha-watch",)), F403, F403),
+    ),
+    # --- triage inbox (caseworkers and administrators; sealed content needs the key) ----------
+    # Only ada holds a copy of Alpha's key, so alice may act on a report but is shown the
+    # "sealed" page (403) wherever its content would be opened.
+    Case(
+        "reporting_staff:inbox",
+        get=row(OK.having(contains=(REPORT_UID,)), OK.having(contains=(REPORT_UID,)), OK.having(lacks=(REPORT_UID,)),
+                OK.having(lacks=(REPORT_UID,)), OK.having(lacks=(REPORT_UID,)), OK.having(lacks=(REPORT_UID,)),
+                OK.having(lacks=(REPORT_UID,))),
+    ),
+    Case(
+        "reporting_staff:detail",
+        args=on_report,
+        get=row(OK.having(contains=(ALPHA_REPORT,)), F403, N404, N404, N404, N404, N404),
+    ),
+    Case(
+        "reporting_staff:reply",
+        args=on_report,
+        post=report_post(),
+        data=lambda w, p: {"text": "Matrix reply"},
+        snapshot=lambda w: ReportMessage.objects.filter(report=w.report).count(),
+    ),
+    Case(
+        "reporting_staff:status",
+        args=on_report,
+        post=report_post(),
+        data=lambda w, p: {"status": "in_triage"},
+        snapshot=lambda w: Report.objects.filter(pk=w.report.pk).values_list("status", flat=True).get(),
+    ),
+    Case(
+        "reporting_staff:tags",
+        args=on_report,
+        post=report_post(),
+        data=lambda w, p: {"tags": "matrix"},
+        snapshot=lambda w: Report.objects.filter(pk=w.report.pk).values_list("tags", flat=True).get(),
+    ),
+    Case(
+        "reporting_staff:derive",
+        args=on_report,
+        get=row(OK, F403, N404, N404, N404, N404, N404),
+        post=row(Outcome(302, "records:incident-detail", lambda w: [Incident.objects.get(external_id="INC-MATRIX").uid],
+                         changes=True), F403, N404, N404, N404, N404, N404),
+        data=lambda w, p: {"external_id": "INC-MATRIX", "title": "Derived", "start_date": "2024-01-01",
+                           "date_precision": "year", "tactics": ["coercion_by_proxy"], "confidence": "possible",
+                           "sharing": "internal"},
+        snapshot=lambda w: Incident.objects.filter(organisation=w.alpha).count(),
+    ),
+    Case(
+        "reporting_staff:delete",
+        args=on_report,
+        post=row(done("reporting_staff:inbox").changed, done("reporting_staff:inbox").changed,
+                 N404, N404, N404, N404, N404),
+        data=lambda w, p: {"confirm": "yes"},
+        snapshot=lambda w: Report.objects.filter(pk=w.report.pk).exists(),
+    ),
+    Case(
+        "reporting_staff:file",
+        args=lambda w: [w.report.uid, w.report.files.get().pk, "original"],
+        get=row(OK, F403, N404, N404, N404, N404, N404),
+    ),
+    Case(
+        "reporting_staff:intake",
+        args=members_page,
+        get=ORG_ADMIN_PAGE,
+        post=org_admin_post(done("reporting_staff:intake", members_page)),
+        data=lambda w, p: {"accepting": "", "description": "", "retention_days": "30"},
+        snapshot=lambda w: Intake.objects.filter(organisation=w.alpha).values_list("accepting", "retention_days").get(),
     ),
 ]
 

@@ -440,6 +440,47 @@ def set_tags(user: Any, report: Report, tags: Iterable[str] | str) -> Report:
     return report
 
 
+def derive_incident(user: Any, report: Report, data: dict[str, Any]) -> Any:
+    """Create a de-identified incident (and its act) on the common data model from a report.
+
+    ``data`` is the cleaned derive form: only codes, dates and the caseworker's own
+    de-identified title and summary; nothing is copied from the sealed narrative. The link
+    back to the report is sealed (``link_incident``).
+    """
+    from tnr.records.models import Act, Incident
+    from tnr.taxonomy.models import Tactic
+    from tnr.taxonomy.vocab import tactic_by_precedence
+
+    tactics = [t.code if hasattr(t, "code") else str(t) for t in data["tactics"]]
+    if not tactics:
+        raise ReportingError("Choose at least one tactic.")
+    primary = tactic_by_precedence(tactics)
+    with transaction.atomic():
+        if Incident.objects.filter(organisation_id=report.organisation_id, external_id=data["external_id"]).exists():
+            raise ReportingError(f"An incident with the identifier {data['external_id']!r} already exists.")
+        incident = Incident.objects.create(
+            organisation_id=report.organisation_id,
+            external_id=data["external_id"],
+            title=data["title"],
+            summary=data.get("summary") or "",
+            start_date=data["start_date"],
+            date_precision=data["date_precision"],
+            location_country=data.get("location_country"),
+            city=data.get("city") or "",
+            location_type=data.get("location_type"),
+            origin_state=data.get("origin_state"),
+            host_state=data.get("host_state"),
+            confidence=data["confidence"],
+            independent_sources=1,
+            sharing=data["sharing"],
+        )
+        incident.perpetrator_states.set(data.get("perpetrator_states") or [])
+        act = Act.objects.create(incident=incident, external_id=f"{incident.external_id}-A1", primary_tactic_id=primary)
+        act.secondary_tactics.set(Tactic.objects.filter(code__in=[t for t in tactics if t != primary]))
+        link_incident(user, report, incident)
+    return incident
+
+
 def link_incident(user: Any, report: Report, incident: Any) -> DerivedIncident:
     """Remember, sealed to the organisation, that ``incident`` was derived from ``report``."""
     org_public = bytes(OrganisationKey.objects.get(organisation_id=report.organisation_id).public_key)
@@ -455,6 +496,15 @@ def derived_incident_uids(report: Report, organisation_private: bytes) -> list[s
         sealing.open_sealed(organisation_private, bytes(link.sealed_incident)).decode("ascii")
         for link in report.derived.all()
     ]
+
+
+def save_intake(user: Any, form: Any) -> Intake:
+    """Save an organisation's intake settings (a ModelForm on Intake), audited."""
+    with transaction.atomic():
+        intake: Intake = form.save()
+        audit.record(user, AuditAction.CHANGE, intake, organisation=intake.organisation_id,
+                     summary="report intake settings changed", data={"fields": sorted(form.changed_data)})
+    return intake
 
 
 def delete_report(user: Any, report: Report) -> None:
