@@ -84,9 +84,22 @@ def ensure_chromium() -> bool:
 def cmd_run(args: argparse.Namespace) -> None:
     python = bootstrap()
     env = {"TNR_ENV": "development", "TNR_DEMO": "1"}
-    run(python, "-m", "tnr.cli", "demo", "--no-input", env=env)
-    say(f"serving on http://{args.addr}:{args.port}/  (Ctrl-C to stop)")
-    run(python, "-m", "tnr.cli", "runserver", "--noreload", f"{args.addr}:{args.port}", env=env)
+    run(python, "-m", "tnr.cli", "demo", "--no-input", "--url", f"http://{args.addr}:{args.port}/",
+        "--reporter-url", f"http://{args.addr}:{int(args.port) + 1}/", env=env)
+    # The reporter zone is its own process, as in production (behind an onion service there):
+    # its own URLconf and middleware, no session, no cookie shared with the staff zone.
+    reporter_port = str(int(args.port) + 1)
+    reporter = subprocess.Popen(  # noqa: S603
+        [str(python), "-m", "tnr.cli", "runserver", "--noreload", f"{args.addr}:{reporter_port}"],
+        env={**os.environ, **env, "TNR_ZONE": "reporter"}, cwd=ROOT,
+    )
+    say(f"staff zone on http://{args.addr}:{args.port}/  reporter zone on http://{args.addr}:{reporter_port}/"
+        "  (Ctrl-C to stop)")
+    try:
+        run(python, "-m", "tnr.cli", "runserver", "--noreload", f"{args.addr}:{args.port}", env=env, check=False)
+    finally:
+        reporter.terminate()
+        reporter.wait(timeout=10)
 
 
 def cmd_test(args: argparse.Namespace) -> None:

@@ -37,7 +37,7 @@ class ReporterZoneMiddleware:
         headers = response.headers
         headers["Content-Security-Policy"] = REPORTER_CSP
         headers["Referrer-Policy"] = "no-referrer"
-        headers["Cache-Control"] = "no-store"
+        headers.setdefault("Cache-Control", "no-store")  # the stylesheet alone may be cached
         headers["X-Content-Type-Options"] = "nosniff"
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Cross-Origin-Resource-Policy"] = "same-origin"

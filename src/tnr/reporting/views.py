@@ -47,6 +47,7 @@ def stylesheet(request: HttpRequest) -> HttpResponse:
     """The zone's only stylesheet, served by the zone itself so that it can run alone behind an
     onion service with no web server in front to serve static files."""
     response = HttpResponse(STATIC_CSS.read_bytes(), content_type="text/css; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=86400"
     return response
 
 
