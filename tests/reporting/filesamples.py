@@ -68,6 +68,25 @@ def jpeg_with_everything(icc: bool = True) -> bytes:
     return out.getvalue()
 
 
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+IPTC_CANARY = b"Byline: Jane Canary-Exile, City: Canaryville"
+C2PA_CANARY = b"c2pa.actions canary-device-signature"
+VIDEO_CANARY = b"\0\0\0\x18ftypmp42 canary motion photo video"
+
+
+def jpeg_with_iptc_c2pa_and_video() -> bytes:
+    """A JPEG as some phones write it: EXIF, a Photoshop/IPTC block (APP13), a C2PA manifest
+    (APP11 JUMBF) and a motion-photo video appended after the end of the picture."""
+    data = jpeg_with_gps()
+    extra = _segment(0xED, b"Photoshop 3.0\0" + IPTC_CANARY) + _segment(
+        0xEB, b"JP\0\0\0\0\0\x01jumb" + C2PA_CANARY
+    )
+    return data[:2] + extra + data[2:] + VIDEO_CANARY
+
+
 def plain_jpeg() -> bytes:
     """A JPEG with no metadata at all."""
     out = io.BytesIO()
@@ -101,6 +120,12 @@ def png_with_metadata() -> bytes:
     out = io.BytesIO()
     _picture().save(out, "PNG", pnginfo=info, exif=_exif())
     return out.getvalue()
+
+
+def png_with_appended_zip() -> bytes:
+    """A PNG with a ZIP archive glued after its end: viewers show the picture, unzip finds
+    the archive."""
+    return png_palette_transparent() + docx()
 
 
 def png_palette_transparent() -> bytes:
@@ -140,6 +165,23 @@ def png_bomb(side: int = 15_000) -> bytes:
         + _png_chunk(b"IDAT", idat)
         + _png_chunk(b"IEND", b"")
     )
+
+
+def animated_webp(lossless: bool = True) -> bytes:
+    """An animated WebP of three frames with EXIF."""
+    images = [Image.new("RGB", (16, 16), (40 * i + 1, 7, 200)) for i in range(3)]
+    out = io.BytesIO()
+    images[0].save(
+        out,
+        "WEBP",
+        save_all=True,
+        append_images=images[1:],
+        duration=80,
+        loop=0,
+        lossless=lossless,
+        exif=_exif(),
+    )
+    return out.getvalue()
 
 
 def webp_with_metadata(lossless: bool = True) -> bytes:

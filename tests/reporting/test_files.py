@@ -111,6 +111,33 @@ def test_jpeg_xmp_icc_and_comment_are_removed_and_listed(icc):
     assert_canaries_absent(checked.working)
 
 
+def test_jpeg_iptc_c2pa_and_appended_video_are_removed_and_listed():
+    data = fs.jpeg_with_iptc_c2pa_and_video()
+    assert Image.open(io.BytesIO(data)).size == (64, 48)  # still a picture to any viewer
+    checked = check("PXL_20240305.MP.jpg", data)
+    assert checked.stripped == (
+        "GPS location",
+        "camera make and model",
+        "camera serial number",
+        "date taken",
+        "IPTC data (captions, keywords, names, places)",
+        "content credentials (C2PA)",
+        "data appended after the picture (for example a motion-photo video)",
+    )
+    for canary in (fs.IPTC_CANARY, fs.C2PA_CANARY, fs.VIDEO_CANARY):
+        assert canary in data
+        assert canary not in checked.working
+    assert checked.working.endswith(b"\xff\xd9")
+
+
+def test_png_with_an_archive_appended_loses_the_archive():
+    checked = check("icon.png", fs.png_with_appended_zip())
+    assert checked.stripped == (
+        "data appended after the picture (for example a motion-photo video)",
+    )
+    assert b"PK\x03\x04" not in checked.working
+
+
 def test_jpeg_without_metadata_reports_nothing_stripped():
     checked = check("photo.jpg", fs.plain_jpeg())
     assert checked.stripped == ()
@@ -193,6 +220,21 @@ def test_webp_exif_and_xmp_are_removed(lossless):
             == Image.open(io.BytesIO(data)).convert("RGB").tobytes()
         )
     assert_canaries_absent(checked.working)
+
+
+@pytest.mark.parametrize("lossless", [True, False])
+def test_animated_webp_keeps_frames_and_compression(lossless):
+    data = fs.animated_webp(lossless=lossless)
+    checked = check("sticker.webp", data)
+    assert "GPS location" in checked.stripped
+    original, working = Image.open(io.BytesIO(data)), Image.open(io.BytesIO(checked.working))
+    assert working.n_frames == 3
+    assert b"EXIF" not in checked.working
+    if lossless:
+        for index in range(3):
+            original.seek(index)
+            working.seek(index)
+            assert working.convert("RGB").tobytes() == original.convert("RGB").tobytes()
 
 
 def test_png_decompression_bomb_is_refused_before_decoding():
@@ -509,6 +551,7 @@ def test_long_names_are_capped_keeping_the_extension():
 
 def test_accepted_types_for_the_form():
     assert ACCEPTED.description == "photos (JPEG, PNG, WebP), PDF documents and plain text (UTF-8)"
+    assert str(ACCEPTED) == ACCEPTED.description  # what {{ accepted_files }} shows in a template
     parts = ACCEPTED.html_accept.split(",")
     assert {"image/jpeg", "image/png", "image/webp", "application/pdf", "text/plain"} <= set(parts)
     assert {".jpg", ".png", ".webp", ".pdf", ".txt"} <= set(parts)

@@ -104,6 +104,10 @@ class Accepted:
         """Human description for the form, in the active language."""
         return _("photos (JPEG, PNG, WebP), PDF documents and plain text (UTF-8)")
 
+    def __str__(self) -> str:
+        """The description, so ``{{ accepted }}`` in a template reads well."""
+        return self.description
+
     @property
     def html_accept(self) -> str:
         """Value for ``<input type=file accept=...>``: a hint to the browser's file picker only;
@@ -445,6 +449,7 @@ def _labels() -> dict[str, str]:
         "c2pa": _("content credentials (C2PA)"),
         "extra_images": _("additional embedded images"),
         "other": _("other embedded data"),
+        "appended": _("data appended after the picture (for example a motion-photo video)"),
         "piece_info": _("application private data (PieceInfo)"),
         "annotation_authors": _("names of the authors of comments"),
         "file_id": _("file identifier"),
@@ -466,16 +471,62 @@ def _exif_found(exif: Image.Exif) -> list[str]:
     return found
 
 
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(type, payload) of each chunk of a PNG file. Written here because Pillow skips chunks it
-    does not know (tIME, caBX) and the format is a fixed 8-byte header per chunk (PNG §5.3)."""
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes, int]]:
+    """(type, payload, end offset) of each chunk of a PNG file. Written here because Pillow
+    skips chunks it does not know (tIME, caBX) and the format is a fixed 8-byte header per
+    chunk (PNG §5.3)."""
     pos = 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        yield kind, data[pos + 8 : pos + 8 + length]
+        end = pos + 12 + length
+        yield kind, data[pos + 8 : pos + 8 + length], end
         if kind == b"IEND":
             return
-        pos += 12 + length
+        pos = end
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """Offset just past the JPEG's end-of-image marker, or None if it cannot be found. Pillow
+    stops reading there and does not say where; anything after it (a motion-photo video, the
+    second picture of an MPF file, a hidden archive) is what this finds (ITU T.81 §B.1)."""
+    pos, size = 2, len(data)
+    while pos + 4 <= size:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return pos + 2
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data runs to the next real marker
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= size:
+                    return None
+                following = data[pos + 1]
+                if following == 0 or 0xD0 <= following <= 0xD7:  # stuffed byte or restart
+                    pos += 2
+                elif following == 0xFF:
+                    pos += 1
+                else:
+                    break
+    return None
+
+
+def _appended(data: bytes, kind: AcceptedType) -> bool:
+    """Is there something after the end of the picture? Zero padding does not count."""
+    if kind is JPEG:
+        end = _jpeg_end(data)
+    elif kind is PNG:
+        end = next((stop for chunk, _p, stop in _png_chunks(data) if chunk == b"IEND"), None)
+    else:
+        end = 8 + int.from_bytes(data[4:8], "little")  # RIFF size field
+    return end is not None and bool(data[end:].strip(b"\0"))
 
 
 def _riff_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -556,7 +607,7 @@ def _image_metadata(im: Image.Image, data: bytes, kind: AcceptedType) -> list[st
             elif marker not in ("APP0", "APP1", "APP2", "APP14"):  # JFIF and Adobe: no data
                 found.append("other")
     elif kind is PNG:
-        for chunk, payload in _png_chunks(data):
+        for chunk, payload, _end in _png_chunks(data):
             if chunk == b"iTXt" and payload.startswith(b"XML:com.adobe.xmp\0"):
                 found.append("xmp")
             elif chunk in _PNG_GROUP:
@@ -565,6 +616,8 @@ def _image_metadata(im: Image.Image, data: bytes, kind: AcceptedType) -> list[st
                 found.append("other")
     elif kind is WEBP:
         found += ["other" for chunk, _payload in _riff_chunks(data) if chunk not in _WEBP_KNOWN]
+    if _appended(data, kind):
+        found.append("appended")
     labels = _labels()
     return [labels[key] for key in labels if key in found]
 
@@ -605,11 +658,11 @@ def _clean_frame(frame: Image.Image, orientation: int, icc: bytes | None) -> Ima
     for method in _ORIENT.get(orientation, ()):
         frame = frame.transpose(method)
     frame = _to_srgb(frame, icc)  # a CMYK JPEG without a profile stays CMYK: no guessing
-    clean = frame.copy()
     # Keep only what describes pixels; every metadata key is dropped here, so Pillow's encoders
-    # (some fall back to ``im.info`` for comments or ICC) have nothing to write back.
-    clean.info = {k: v for k, v in frame.info.items() if k in ("transparency",)}
-    return clean
+    # (some fall back to ``im.info`` for comments or ICC) have nothing to write back. In place,
+    # not on a copy: the opened image is ours alone and a copy of 50 MP costs 150 MB.
+    frame.info = {k: v for k, v in frame.info.items() if k in ("transparency",)}
+    return frame
 
 
 def _image(name: str, data: bytes, kind: AcceptedType, max_pixels: int) -> tuple[bytes, list[str]]:
