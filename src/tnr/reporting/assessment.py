@@ -40,6 +40,24 @@ VERDICT_TEXT: dict[Verdict, Promise] = {
 }
 
 
+@dataclass(frozen=True)
+class Found:
+    """A directory entry as the reporter zone shows it: labels in the reader's language."""
+
+    mechanism: Any
+    kind_label: str
+    need_labels: list[str]
+
+
+def _found(match: Match) -> Found:
+    kind = match.mechanism.kind
+    return Found(
+        mechanism=match.mechanism,
+        kind_label=str(wording.MECHANISM_KINDS.get(kind, kind)),
+        need_labels=[str(wording.NEEDS.get(n, n)) for n in match.needs_matched],
+    )
+
+
 @dataclass
 class Result:
     verdict: Verdict
@@ -47,7 +65,7 @@ class Result:
     tactics: list[wording.TacticWording] = field(default_factory=list)
     guidance: list[Promise] = field(default_factory=list)
     urgent: bool = False
-    mechanisms: list[Match] = field(default_factory=list)
+    mechanisms: list[Found] = field(default_factory=list)
     country: str = ""
 
     @property
@@ -128,7 +146,7 @@ def assess(answers: dict[str, Any], *, language: str) -> Result:
         mechanisms = find_mechanisms(country=here or None, needs=needs, profile=profile)
     return Result(
         verdict=verdict, reasons=reasons, tactics=[wording.TACTICS[c] for c in tactics],
-        guidance=guidance, urgent=urgent, mechanisms=mechanisms[:12], country=country_name(here) if here else "",
+        guidance=guidance, urgent=urgent, mechanisms=[_found(m) for m in mechanisms[:12]], country=country_name(here) if here else "",
     )
 
 
@@ -194,7 +212,7 @@ def describe_answers(answers: dict[str, Any]) -> list[tuple[str, str]]:
     if whom.get("danger"):
         rows.append((str(_("In danger now")), str(dict(Danger.choices).get(whom["danger"], whom["danger"]))))
     if whom.get("needs"):
-        rows.append((str(_("Help needed")), labels(whom["needs"], dict(Need.choices))))
+        rows.append((str(_("Help needed")), labels(whom["needs"], wording.NEEDS)))
     if evidence.get("kinds"):
         rows.append((str(_("Evidence")), labels(evidence["kinds"], dict(Evidence.choices))))
     if evidence.get("notes"):

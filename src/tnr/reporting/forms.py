@@ -17,7 +17,6 @@ from django.conf import settings
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from tnr.cases.choices import Need
 from tnr.reporting import wording
 from tnr.reporting.choices import ContactMethod, Danger, Evidence, Precision, SharingConsent, Whom
 
@@ -109,7 +108,7 @@ class AssessmentForm(forms.Form):
     danger = forms.ChoiceField(label=_("Are you in danger now?"), choices=Danger.choices, widget=RADIOS, required=False)
     profile = forms.MultipleChoiceField(label=_("Do any of these describe you? (optional)"),
                                         choices=_category_choices, widget=TICKS, required=False)
-    needs = forms.MultipleChoiceField(label=_("What help would you need? (optional)"), choices=Need.choices,
+    needs = forms.MultipleChoiceField(label=_("What help would you need? (optional)"), choices=lambda: list(wording.NEEDS.items()),
                                       widget=TICKS, required=False)
 
 
@@ -197,7 +196,7 @@ class WhomForm(TextLimitMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}), required=False,
     )
     danger = forms.ChoiceField(label=_("Are you in danger now?"), choices=Danger.choices, widget=RADIOS, required=False)
-    needs = forms.MultipleChoiceField(label=_("What help would you need? (optional)"), choices=Need.choices,
+    needs = forms.MultipleChoiceField(label=_("What help would you need? (optional)"), choices=lambda: list(wording.NEEDS.items()),
                                       widget=TICKS, required=False)
 
 

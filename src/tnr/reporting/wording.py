@@ -147,3 +147,30 @@ ACTOR_GROUPS: dict[str, Promise] = {
     "international": _("An international body (for example Interpol)"),
     "unknown": _("I don't know"),
 }
+
+# The directory's needs and kinds of help (tnr.cases.choices), as a reporter reads them.
+NEEDS: dict[str, Promise] = {
+    "emergency_funds": _("Emergency money"),
+    "relocation": _("Moving somewhere safer"),
+    "visa": _("A visa or residence permit"),
+    "legal": _("Legal help"),
+    "psychosocial": _("Someone to talk to (psychological support)"),
+    "digital_security": _("Help with phone, computer and account security"),
+    "physical_safety": _("Physical safety"),
+    "advocacy": _("Public or diplomatic support for my case"),
+    "documentation": _("Recording what happened"),
+}
+
+MECHANISM_KINDS: dict[str, Promise] = {
+    "emergency_grant": _("Emergency grant"),
+    "temporary_relocation": _("Temporary relocation"),
+    "humanitarian_visa": _("Humanitarian visa"),
+    "legal_aid": _("Legal aid"),
+    "psychosocial_support": _("Psychosocial support"),
+    "digital_security_helpline": _("Digital-security helpline"),
+    "nhri": _("National human rights institution"),
+    "un_special_procedure": _("United Nations human rights expert"),
+    "police_focal_point": _("Police contact point for transnational repression"),
+    "state_focal_point": _("Government contact point for transnational repression"),
+    "other": _("Other help"),
+}
