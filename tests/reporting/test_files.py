@@ -559,14 +559,16 @@ def test_accepted_types_for_the_form():
     assert ACCEPTED.by_media_type("application/pdf").extensions == ("pdf",)
 
 
-def test_messages_are_translated(settings):
-    from django.utils import translation
+def test_messages_and_labels_go_through_gettext(monkeypatch):
+    """Every message is looked up in the catalogue before its values are filled in, so a
+    translation may move the file name anywhere in the sentence."""
+    from tnr.reporting import files
 
-    # No catalogue has these strings yet, so a language switch must at least not break the
-    # formatting; the same call returns the active language's text once translations land.
-    with translation.override("ar"):
-        refused = refusal("x.jpg", fs.exe_named_jpg())
-    assert "“x.jpg”" in str(refused)
+    monkeypatch.setattr(files, "_", lambda text: "«" + text + "»")
+    refused = refusal("x.pdf", fs.pdf_with_javascript("open"))
+    assert str(refused).startswith("«“x.pdf” cannot be attached: the PDF contains «JavaScript")
+    assert check("photo.jpg", fs.jpeg_with_gps()).stripped[0] == "«GPS location»"
+    assert ACCEPTED.description.startswith("«photos")
 
 
 # --- fuzzing: nothing but FileRefused ------------------------------------------------------
