@@ -297,6 +297,36 @@ def pdf_with_author() -> bytes:
     return _save(pdf)
 
 
+EARLIER_TEXT = b"BT /F1 18 Tf 20 100 Td (Canary name before redaction) Tj ET"
+
+
+def pdf_with_earlier_revision() -> bytes:
+    """A PDF saved with an incremental update: the page's content was replaced, but the
+    earlier version (with a name the author meant to remove) is still in the file, as
+    happens when a document is "redacted" and saved by appending."""
+    pdf = _pdf()
+    pdf.pages[0].Contents = pdf.make_stream(EARLIER_TEXT)
+    base = _save(pdf, compress_streams=False)
+    with pikepdf.open(io.BytesIO(base)) as saved:  # numbers as written, not as built
+        number = saved.pages[0].Contents.objgen[0]
+        root = saved.Root.objgen[0]
+        size = int(saved.trailer.Size)
+    previous = int(base.rsplit(b"startxref", 1)[1].split()[0])
+    body = (
+        b"\n%d 0 obj\n<< /Length %d >>\nstream\n" % (number, len(PAGE_TEXT))
+        + PAGE_TEXT
+        + b"\nendstream\nendobj\n"
+    )
+    offset = len(base) + 1
+    xref = len(base) + len(body)
+    update = (
+        b"xref\n%d 1\n%010d 00000 n \n" % (number, offset)
+        + b"trailer\n<< /Size %d /Root %d 0 R /Prev %d >>\n" % (size, root, previous)
+        + b"startxref\n%d\n%%%%EOF\n" % xref
+    )
+    return base + body + update
+
+
 def pdf_with_javascript(where: str = "open") -> bytes:
     """A PDF carrying JavaScript: ``open`` (OpenAction), ``aa`` (page additional action),
     ``names`` (document-level Names tree), ``link`` (a link annotation), ``outline`` (a

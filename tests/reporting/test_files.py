@@ -427,6 +427,17 @@ def test_pdf_info_xmp_and_annotation_author_are_removed():
     assert b"CanaryWriter" not in checked.working
 
 
+def test_pdf_earlier_revisions_are_not_in_the_working_copy():
+    data = fs.pdf_with_earlier_revision()
+    assert fs.EARLIER_TEXT in data
+    with pikepdf.open(io.BytesIO(data), attempt_recovery=False) as original:
+        assert original.pages[0].Contents.read_bytes() == fs.PAGE_TEXT  # the update is valid
+    checked = check("redacted.pdf", data)
+    assert fs.EARLIER_TEXT not in checked.working
+    with pikepdf.open(io.BytesIO(checked.working)) as working:
+        assert working.pages[0].Contents.read_bytes() == fs.PAGE_TEXT
+
+
 def test_same_pdf_gives_the_same_working_copy():
     data = fs.pdf_with_author()
     assert check("a.pdf", data).working_sha256 == check("b.pdf", data).working_sha256
