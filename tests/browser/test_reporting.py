@@ -98,7 +98,8 @@ class Zone:
     def weigh(self, name: str, response: Any) -> None:
         """Weight of the page just loaded: its document and the stylesheet (counted as if not
         cached), the only subresource a zone page has."""
-        assert response is not None and response.ok, f"{name}: {response and response.status}"
+        assert response is not None, name
+        assert response.ok, f"{name}: {response.status}"
         css = self.page.request.get(self.base + "/zone.css").body()
         WEIGHTS[name] = len(response.body()) + len(css)
         assert WEIGHTS[name] < WEIGHT_LIMIT, f"{name} weighs {WEIGHTS[name]} bytes"
