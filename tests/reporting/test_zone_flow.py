@@ -140,3 +140,36 @@ def test_assessment_creates_nothing_and_names_tactics(reporter: Client, recovery
 def test_cross_site_post_refused(reporter: Client, recovery: str) -> None:
     response = reporter.post("/en/follow-up/", {"receipt": "1"}, headers={"Sec-Fetch-Site": "cross-site"})
     assert response.status_code == 403
+
+
+def test_uploads_stay_in_memory_never_in_a_temporary_file(reporter: Client, recovery: str, settings: Any, tmp_path: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.reporting.filesamples import jpeg_with_gps
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # Django would spool anything bigger to disk
+    photo = jpeg_with_gps(width=900, height=700)
+    assert len(photo) > 1024
+    response = walk_report(reporter, steps_answers(), files=[SimpleUploadedFile("p.jpg", photo, "image/jpeg")])
+    assert receipt_of(response)
+    assert Report.objects.get().files.count() == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_files_too_large_together_are_refused_with_a_message(reporter: Client, recovery: str, settings: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.TNR_REPORT_MAX_FILES, settings.TNR_REPORT_MAX_FILE_BYTES = 1, 2000
+    big = SimpleUploadedFile("notes.txt", b"a" * 2_000_000, "text/plain")
+    answers = steps_answers()
+    url = "/en/report/"
+    response = reporter.get(url)
+    for step, values in answers.items():
+        carry = re.search(r'name="carry" value="([^"]*)"', response.content.decode()).group(1).replace("&quot;", '"').replace("&amp;", "&")
+        data = {"carry": carry, "step": step, "next": "1", **values}
+        if step == "you":
+            data["files"] = big
+        response = reporter.post(url, data)
+    assert "too large together" in response.content.decode()
+    assert Report.objects.count() == 0

@@ -7,6 +7,7 @@
 * Cross-site form posts are refused by their Sec-Fetch-Site header. The zone has no CSRF
   cookie: before sign-in there is nothing to forge, and the only cookie (the follow-up
   session) is SameSite=Strict. Browsers that send no Sec-Fetch-Site are let through.
+* Uploads are kept in memory, never spooled to disk in clear (tnr.reporting.uploads).
 * Nothing here, or anywhere in the zone, logs an address, a user agent or a time.
 """
 
@@ -16,6 +17,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+
+from tnr.reporting.uploads import InMemoryOnlyUploadHandler
 
 REPORTER_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -33,6 +36,8 @@ class ReporterZoneMiddleware:
                 b"This form can only be sent from this site.", content_type="text/plain; charset=utf-8"
             )
         else:
+            # Before anything reads the body: uploads stay in memory (tnr.reporting.uploads).
+            request.upload_handlers = [InMemoryOnlyUploadHandler(request)]
             response = self.get_response(request)
         headers = response.headers
         headers["Content-Security-Policy"] = REPORTER_CSP

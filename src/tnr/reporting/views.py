@@ -26,7 +26,8 @@ from tnr.accounts.models import Organisation
 from tnr.reporting import access, actions, assessment
 from tnr.reporting import forms as f
 from tnr.reporting.choices import ReportStatus
-from tnr.reporting.files import ACCEPTED, CheckedFile, FileRefused, check_upload
+from tnr.reporting.files import ACCEPTED, CheckedFile, FileRefused, check_upload, clean_name
+from tnr.reporting.uploads import TOO_LARGE_ATTR
 
 STATIC_CSS = Path(__file__).resolve().parent / "static" / "reporting" / "zone.css"
 
@@ -165,7 +166,7 @@ def _step_page(request: HttpRequest, step: str, steps: list[str], form: forms.Fo
         "carry": json.dumps({k: v for k, v in carry.items() if k != step}, ensure_ascii=False),
         "first": index == 0, "last": index == len(steps) - 1,
         "accepted_files": ACCEPTED, "max_files": settings.TNR_REPORT_MAX_FILES,
-        "max_mb": round(settings.TNR_REPORT_MAX_FILE_BYTES / 1024 / 1024, 1), **(extra or {}),
+        "max_mb": _mb(settings.TNR_REPORT_MAX_FILE_BYTES), **(extra or {}),
     }, status=status)
 
 
@@ -251,8 +252,16 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _mb(size: int) -> str:
+    # Decimal megabytes, as phones and tnr.reporting.files count them.
+    return f"{size / 1_000_000:.1f}"
+
+
 def _check_files(request: HttpRequest) -> tuple[list[CheckedFile], str]:
     uploads = request.FILES.getlist("files")
+    if getattr(request, TOO_LARGE_ATTR, False):
+        return [], _("Your files are too large together: at most %(count)d files of %(mb)s MB each.") % {
+            "count": settings.TNR_REPORT_MAX_FILES, "mb": _mb(settings.TNR_REPORT_MAX_FILE_BYTES)}
     limit = int(settings.TNR_REPORT_MAX_FILES)
     if len(uploads) > limit:
         return [], _("You can send at most %(count)d files at once.") % {"count": limit}
@@ -261,7 +270,7 @@ def _check_files(request: HttpRequest) -> tuple[list[CheckedFile], str]:
         if upload.size is not None and upload.size > settings.TNR_REPORT_MAX_FILE_BYTES:
             # Refused before reading it into memory.
             return [], _("“%(name)s” is too large: at most %(mb)s MB per file.") % {
-                "name": _safe_name(upload.name), "mb": round(settings.TNR_REPORT_MAX_FILE_BYTES / 1024 / 1024, 1)}
+                "name": _safe_name(upload.name), "mb": _mb(settings.TNR_REPORT_MAX_FILE_BYTES)}
         try:
             checked.append(check_upload(upload.name or "file", upload.read(), max_bytes=settings.TNR_REPORT_MAX_FILE_BYTES))
         except FileRefused as exc:
@@ -270,8 +279,7 @@ def _check_files(request: HttpRequest) -> tuple[list[CheckedFile], str]:
 
 
 def _safe_name(name: str | None) -> str:
-    text = "".join(ch for ch in (name or "file") if ch.isprintable() and ch not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-    return text[:80] or "file"
+    return clean_name(name or "file")
 
 
 # --- follow-up with the receipt -----------------------------------------------------------------
