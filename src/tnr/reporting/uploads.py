@@ -24,7 +24,7 @@ def zone_upload_limit() -> int:
 
 
 class InMemoryOnlyUploadHandler(MemoryFileUploadHandler):
-    def handle_raw_input(self, input_data: Any, META: Any, content_length: int, boundary: Any, encoding: Any = None) -> None:  # noqa: N803 - Django's signature
+    def handle_raw_input(self, input_data: Any, META: Any, content_length: int, boundary: Any, encoding: Any = None) -> None:
         self.activated = content_length <= zone_upload_limit()
         if not self.activated and self.request is not None:
             # Files in this request will be dropped (no other handler follows); say so.
