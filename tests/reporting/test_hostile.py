@@ -341,9 +341,6 @@ def test_message_over_the_limit_is_refused(zone: Any, recovery: str, alpha: Any,
     assert ReportMessage.objects.count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: TextLimitMixin (tnr/reporting/forms.py) states the limit as round(limit / 1024 / 1024, 1) MB, "
-    "so any limit under ~50 KB (TNR_REPORT_MAX_TEXT_BYTES allows down to 1,024 bytes) reads 'at most 0.0 MB'"))
 def test_text_limit_message_states_a_small_limit_truthfully(zone: Any, recovery: str, settings: Any) -> None:
     settings.TNR_REPORT_MAX_TEXT_BYTES = 4096
     response = post_step(Client(), "what", {}, {"tactics": ["coercion_by_proxy"], "narrative": "z" * 5000})
@@ -433,12 +430,8 @@ def test_tampered_carry_gives_the_start_again_page(zone: Any, recovery: str, car
 
 @pytest.mark.parametrize(
     "carry",
-    [pytest.param(TAMPERED_500["deeply nested"], id="deeply nested", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: views._parse_carry catches only ValueError; json.loads raises RecursionError on deeply "
-        "nested JSON, so the request ends in a 500"))),
-     pytest.param(TAMPERED_500["lone surrogate"], id="lone surrogate", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: views._parse_carry accepts a \\ud800 escape; the lone surrogate cannot be encoded to UTF-8 "
-        "when the next page (or the sealed JSON) is written, so the request ends in a 500")))],
+    [pytest.param(TAMPERED_500["deeply nested"], id="deeply nested"),
+     pytest.param(TAMPERED_500["lone surrogate"], id="lone surrogate")],
 )
 def test_tampered_carry_never_gives_a_server_error(zone: Any, recovery: str, carry: str) -> None:
     client = Client(raise_request_exception=False)
@@ -446,9 +439,6 @@ def test_tampered_carry_never_gives_a_server_error(zone: Any, recovery: str, car
 
 
 @pytest.mark.parametrize("carry", list(TAMPERED_LENIENT.values()), ids=list(TAMPERED_LENIENT))
-@pytest.mark.xfail(strict=True, reason=(
-    "views._parse_carry silently drops field values that are not lists and turns non-string items "
-    "into str() (1 -> '1', null -> 'None') instead of refusing the carry"))
 def test_carry_with_wrongly_typed_fields_gives_the_start_again_page(zone: Any, recovery: str, carry: str) -> None:
     client = Client(raise_request_exception=False)
     start_again(client.post("/en/report/", {"carry": carry, "step": "when", "next": "1", **WHEN}))
@@ -508,10 +498,6 @@ def test_oversized_request_is_refused_not_a_server_error(zone: Any, recovery: st
     assert ReportMessage.objects.count() == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (or with too many fields) raises RequestDataTooBig/"
-    "TooManyFieldsSent, which Django turns into its bare 'Bad Request (400)' page: no reason, no zone "
-    "layout, no quick-exit control; tnr.reporting.urls defines no handler400"))
 @pytest.mark.parametrize("url", URLS)
 def test_oversized_request_explains_itself(zone: Any, recovery: str, alpha: Any, settings: Any, url: str) -> None:
     response = oversized(signed_in(alpha), url, settings)

@@ -69,6 +69,13 @@ def _category_choices() -> list[tuple[str, Any]]:
     return list(wording.TARGET_CATEGORIES.items())
 
 
+def size_text(size: int) -> str:
+    """A size in decimal units as phones show them: "2.1 MB", "4.1 KB"."""
+    if size >= 1_000_000:
+        return _("%(n).1f MB") % {"n": size / 1_000_000}
+    return _("%(n).1f KB") % {"n": size / 1_000}
+
+
 TICKS = forms.CheckboxSelectMultiple
 RADIOS = forms.RadioSelect
 
@@ -86,8 +93,8 @@ class TextLimitMixin:
             if len(value.encode("utf-8")) > limit:
                 self.add_error(  # type: ignore[attr-defined]
                     name,
-                    _("This text is too long: at most %(mb)s MB. Shorten it or send the rest as a message later.")
-                    % {"mb": round(limit / 1024 / 1024, 1)},
+                    _("This text is too long: at most %(size)s. Shorten it or send the rest as a message later.")
+                    % {"size": size_text(limit)},
                 )
         return data
 

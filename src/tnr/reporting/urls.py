@@ -21,6 +21,8 @@ zone_patterns = [
     path("follow-up/sign-out/", views.sign_out, name="sign-out"),
 ]
 
+handler400 = "tnr.reporting.views.bad_request"
+
 urlpatterns = [
     path("", views.languages, name="reporter-languages"),
     path("zone.css", views.stylesheet, name="reporter-css"),

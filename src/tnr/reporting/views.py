@@ -52,6 +52,12 @@ def stylesheet(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The zone's own 400 page (a body too large, too many fields): explained, in the zone's
+    layout, with the quick-exit control; never Django's bare page."""
+    return _render(request, "too_large.html", status=400)
+
+
 @require_GET
 def languages(request: HttpRequest) -> HttpResponse:
     """The first page: choose a language (nothing is guessed from the address or browser)."""
@@ -142,20 +148,24 @@ class CarryError(Exception):
 
 
 def _parse_carry(text: str) -> dict[str, dict[str, list[str]]]:
+    """The earlier steps' answers as they came back from the browser, checked strictly: any
+    other shape means the page was damaged or tampered with, and the person starts again."""
     if not text:
         return {}
     try:
         carry = json.loads(text)
-    except ValueError:
+        json.dumps(carry, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
+    except (ValueError, RecursionError, UnicodeError):
         raise CarryError from None
     if not isinstance(carry, dict):
         raise CarryError
-    clean: dict[str, dict[str, list[str]]] = {}
     for step, fields in carry.items():
         if step not in STEP_NAMES or not isinstance(fields, dict):
             raise CarryError
-        clean[step] = {str(k): [str(x) for x in v] for k, v in fields.items() if isinstance(v, list)}
-    return clean
+        for values in fields.values():
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise CarryError
+    return carry
 
 
 def _step_page(request: HttpRequest, step: str, steps: list[str], form: forms.Form, carry: dict[str, Any],
