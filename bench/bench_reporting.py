@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_reporting.py [--reporters 50] [--duration 30 | --submissions N]
                                               [--workers 2] [--threads 4] [--postgres]
+                                              [--alone 5] [--profile 5]
 
 Over real HTTP against ``tnr serve-reporter`` (gunicorn, its own process) on a scratch SQLite
 database (and, with ``--postgres``, a scratch PostgreSQL database at 127.0.0.1:5432, created
@@ -25,8 +26,14 @@ shared, so read the figures with it):
       - GlobaLeaks' scheme (DESIGN §5): two derivations per submission behind one
         process-wide lock, plus sealing the answers. This emulation leaves out GlobaLeaks'
         own web stack, so it flatters GlobaLeaks: the ratio to it is a lower bound;
-  * one reporter alone first (no concurrency): how long each step page and the sealing POST
-    take, so the overhead beside the KDF can be read per submission.
+  * where the time goes: first one reporter alone (no concurrency), with the server's CPU for
+    each request read from /proc; after the load, reports walked in a separate process through
+    Django's test client with the CPU of each part timed (Argon2id, templates, form validation,
+    multipart parsing, sealing, database);
+  * a CPU-time view: the server's CPU seconds per submission projected to the cores alone,
+    against the KDF's and the GlobaLeaks emulation's CPU seconds. Other engineers' jobs share
+    this machine, and the scheduler's share for each process moves the wall-clock ratios; the
+    CPU-time ratios do not depend on it.
 """
 
 from __future__ import annotations
@@ -147,18 +154,30 @@ class Walk:
     seal_seconds: float
     total_seconds: float
     finished_at: float
+    server_cpu: list[float] = field(default_factory=list)  # per request, when probed
 
 
-def walk(port: int, token: str) -> Walk:
+REQUESTS = ["GET first step", *(f"POST {step}" for step, _values in answers("x"))]
+
+
+def walk(port: int, token: str, probe: Callable[[], float] | None = None) -> Walk:
+    """One whole report. With ``probe`` (the server's CPU clock), the server CPU of each
+    request is recorded too; only meaningful with one reporter at a time."""
     url = "/en/report/"
     started = time.perf_counter()
     steps: list[float] = []
+    cpu: list[float] = []
+    before = probe() if probe else 0.0
     t = time.perf_counter()
     text = fetch(port, "GET", url)
     steps.append(time.perf_counter() - t)
     plan = answers(token)
     seal = 0.0
     for index, (step, values) in enumerate(plan):
+        if probe:
+            now_cpu = probe()
+            cpu.append(now_cpu - before)
+            before = now_cpu
         t = time.perf_counter()
         text = fetch(port, "POST", url, {"carry": carried(text), "step": step, "next": "1", **values})
         elapsed = time.perf_counter() - t
@@ -166,11 +185,13 @@ def walk(port: int, token: str) -> Walk:
             seal = elapsed
         else:
             steps.append(elapsed)
+    if probe:
+        cpu.append(probe() - before)
     found = re.search(r'<output id="receipt">([0-9 ]+)</output>', text)
     if not found:
         raise PageError("the last step did not return a receipt")
     now = time.perf_counter()
-    return Walk(found.group(1), token, steps, seal, now - started, now)
+    return Walk(found.group(1), token, steps, seal, now - started, now, cpu)
 
 
 # --- the server ----------------------------------------------------------------------------------
@@ -196,20 +217,20 @@ def free_port() -> int:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (gunicorn master and workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    """CPU seconds of a process and its children (gunicorn master and workers), summed over
+    every thread from /proc/<pid>/task/<tid>/schedstat (nanoseconds, unlike /proc/<pid>/stat
+    whose 10 ms ticks are too coarse for one page)."""
+    total_ns = 0
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
-        pids.extend(int(c) for c in children)
+        pids.extend(int(c) for c in (task / "children").read_text().split())
     for p in pids:
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15)
-    return total
+            for task in Path(f"/proc/{p}/task").iterdir():
+                total_ns += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread or process that ended meanwhile
+    return total_ns / 1e9
 
 
 class Server:
@@ -359,6 +380,83 @@ def verify_worker(path: Path) -> None:
                       "seconds": time.perf_counter() - started}))
 
 
+# The submission path's CPU by part: these functions are wrapped with a CPU-clock timer (the
+# outermost call of each part counts, so a template included by a template is not counted
+# twice). A deterministic profiler (cProfile) was tried first: its per-call cost inflates
+# template rendering, made of many tiny calls, about tenfold, so it misplaces the time.
+PROFILE_PARTS = {
+    "Argon2id (libsodium)": [("nacl.pwhash.argon2id", None, "kdf")],
+    "templates (pages and form widgets)": [("django.template.backends.django", "Template", "render")],
+    "forms (validation)": [("django.forms.forms", "BaseForm", "full_clean")],
+    "multipart parsing": [("django.http.multipartparser", "MultiPartParser", "parse")],
+    "sealing (X25519, secretbox)": [("tnr.core.sealing", None, "seal"), ("tnr.core.sealing", None, "wrap"),
+                                    ("tnr.core.sealing", None, "new_keypair")],
+    "database (queries, commits)": [("django.db.backends.utils", "CursorWrapper", "execute"),
+                                    ("django.db.backends.utils", "CursorWrapper", "executemany"),
+                                    ("django.db.backends.base.base", "BaseDatabaseWrapper", "commit")],
+}
+
+
+def _time_parts(spent: dict[str, float]) -> None:
+    import functools
+    import importlib
+
+    depth = threading.local()
+    for part, targets in PROFILE_PARTS.items():
+        spent[part] = 0.0
+        for module_name, class_name, attr in targets:
+            owner: Any = importlib.import_module(module_name)
+            if class_name:
+                owner = getattr(owner, class_name)
+            original = getattr(owner, attr)
+
+            def timed(*a: Any, __original: Any = original, __part: str = part, **kw: Any) -> Any:
+                level = getattr(depth, __part, 0)
+                setattr(depth, __part, level + 1)
+                started = time.thread_time()
+                try:
+                    return __original(*a, **kw)
+                finally:
+                    setattr(depth, __part, level)
+                    if level == 0:
+                        spent[__part] += time.thread_time() - started
+
+            setattr(owner, attr, functools.wraps(original)(timed))
+
+
+def profile_worker(walks: int) -> None:
+    """Walk reports in this process through Django's test client (no HTTP, no gunicorn) and
+    print one JSON line: CPU seconds per report, in all and by part."""
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+
+    def one(token: str) -> None:
+        url = "/en/report/"
+        text = client.get(url).content.decode()
+        for step, values in answers(token):
+            response = client.post(url, {"carry": carried(text), "step": step, "next": "1", **values})
+            text = response.content.decode()
+            if response.status_code != 200 or 'class="errorlist' in text:
+                raise PageError(f"profiled walk: step {step} failed")
+        if 'id="receipt"' not in text:
+            raise PageError("profiled walk: no receipt")
+
+    one("profile-warm-up")
+    spent: dict[str, float] = {}
+    _time_parts(spent)
+    started = time.thread_time()
+    for n in range(walks):
+        one(f"profile-{n}")
+    total = time.thread_time() - started
+    parts = {part: seconds / walks for part, seconds in spent.items()}
+    parts["everything else (views, middleware, test client)"] = (total - sum(spent.values())) / walks
+    print(json.dumps({"walks": walks, "total": total / walks, "parts": parts}))
+
+
 # --- one run against one database ----------------------------------------------------------------
 
 
@@ -371,6 +469,8 @@ class Run:
     server_cpu: float = 0.0
     client_cpu: float = 0.0
     alone: list[Walk] = field(default_factory=list)
+    warm: list[Walk] = field(default_factory=list)
+    profile: dict[str, Any] = field(default_factory=dict)
     verified: dict[str, Any] = field(default_factory=dict)
     server_said: list[str] = field(default_factory=list)
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -426,8 +526,10 @@ def one_run(backend: str, database_url: str | None, args: argparse.Namespace) ->
         server = Server(env, args.workers, args.threads, var_dir)
         banner = server.text().strip()
         try:
-            for n in range(3):  # one reporter alone: where the time goes without contention
-                run.alone.append(walk(server.port, f"alone-{backend}-{n}"))
+            probe = lambda: tree_cpu_seconds(server.process.pid)  # noqa: E731
+            run.warm.append(walk(server.port, f"warm-{backend}", probe))  # loads templates, catalogues
+            for n in range(args.alone):  # one reporter alone: the server's CPU for each request
+                run.alone.append(walk(server.port, f"alone-{backend}-{n}", probe))
             run.load_before = os.getloadavg()
             cpu_server, cpu_client = tree_cpu_seconds(server.process.pid), time.process_time()
             load_phase(server.port, args.reporters, None if args.submissions else args.duration,
@@ -438,12 +540,18 @@ def one_run(backend: str, database_url: str | None, args: argparse.Namespace) ->
             printed = server.stop()
         run.server_said = [line for line in printed.replace(banner, "").splitlines() if line.strip()]
         issued = var_dir / "receipts.json"
-        issued.write_text(json.dumps([{"receipt": w.receipt, "token": w.token} for w in run.alone + run.walks]))
+        issued.write_text(json.dumps([{"receipt": w.receipt, "token": w.token} for w in run.warm + run.alone + run.walks]))
         checked = subprocess.run([PY, __file__, "--verify", str(issued)], env=env, cwd=ROOT,
                                  capture_output=True, text=True)
         if checked.returncode != 0:
             raise SystemExit(f"verification failed to run:\n{checked.stderr}")
         run.verified = json.loads(checked.stdout.strip().splitlines()[-1])
+        if args.profile:
+            profiled = subprocess.run([PY, __file__, "--profile-worker", str(args.profile)],
+                                      env={**env, "TNR_ZONE": "reporter"}, cwd=ROOT, capture_output=True, text=True)
+            if profiled.returncode != 0:
+                raise SystemExit(f"profiling failed:\n{profiled.stderr}")
+            run.profile = json.loads(profiled.stdout.strip().splitlines()[-1])
     finally:
         shutil.rmtree(var_dir, ignore_errors=True)
     return run
@@ -507,10 +615,13 @@ def report(run: Run, args: argparse.Namespace, base: Baselines) -> None:
     per_submission = run.server_cpu / n if n else float("nan")
     print(f"\n{args.reporters} reporters over HTTP, {run.backend}, serve-reporter --workers {args.workers} "
           f"--threads {args.threads} (load average before the load: {fmt_load(run.load_before)})")
-    steps = [s for w in run.alone for s in w.step_seconds]
-    print(f"  one reporter alone first: step pages median {statistics.median(steps) * 1000:.1f} ms each "
-          f"({len(run.alone[0].step_seconds)} per report), sealing POST median "
-          f"{statistics.median(w.seal_seconds for w in run.alone) * 1000:.0f} ms")
+    print(f"  one reporter alone first ({len(run.alone)} reports, after one to warm up): server CPU per request, median")
+    print("    " + ", ".join(f"{name} {statistics.median(w.server_cpu[i] for w in run.alone) * 1000:.0f} ms"
+                             for i, name in enumerate(REQUESTS)))
+    alone_total = statistics.median(sum(w.server_cpu) for w in run.alone)
+    print(f"    whole report {alone_total * 1000:.0f} ms of server CPU, of which one derivation's CPU "
+          f"{base.kdf_cpu * 1000:.0f} ms ({base.kdf_cpu / alone_total:.0%}); sealing POST "
+          f"{statistics.median(w.seal_seconds for w in run.alone) * 1000:.0f} ms wall")
     print_table([
         ("submissions completed", f"{n}"),
         ("time (first request to last receipt)", f"{run.seconds:.1f} s"),
@@ -522,7 +633,7 @@ def report(run: Run, args: argparse.Namespace, base: Baselines) -> None:
          f"{lost} of {run.verified.get('checked', 0)} receipts checked "
          f"({run.verified.get('seconds', float('nan')):.0f} s)"),
         ("reports in the database / receipts issued",
-         f"{run.verified.get('reports_in_database')} / {len(run.walks) + len(run.alone)}"),
+         f"{run.verified.get('reports_in_database')} / {len(run.walks) + len(run.alone) + len(run.warm)}"),
         ("server CPU during the load (master and workers)",
          f"{run.server_cpu:.1f} s = {per_submission * 1000:.0f} ms per submission"),
         ("  of which the KDF (one derivation's CPU)", f"{base.kdf_cpu * 1000:.0f} ms = {base.kdf_cpu / per_submission:.0%}"),
@@ -542,6 +653,11 @@ def report(run: Run, args: argparse.Namespace, base: Baselines) -> None:
         ("  GlobaLeaks: 1 / CPU per emulated submission (one lock)",
          f"{1 / base.globaleaks_cpu:.2f}/s -> ratio {ours * base.globaleaks_cpu:.2f}"),
     ])
+    if run.profile:
+        print(f"  where the CPU goes, in process (Django test client, no HTTP), per report, over {run.profile['walks']} reports:")
+        rows = [("    total per report", f"{run.profile['total'] * 1000:.0f} ms")]
+        rows += [(f"    {part}", f"{seconds * 1000:.0f} ms") for part, seconds in run.profile["parts"].items()]
+        print_table(rows)
     for message in run.errors[:5]:
         print(f"  error: {message}")
     for message in (run.verified.get("lost", []) + run.verified.get("wrong_report", []))[:5]:
@@ -560,14 +676,20 @@ def main() -> None:
     parser.add_argument("--kdf-runs", type=int, default=5)
     parser.add_argument("--baseline-seconds", type=float, default=10.0,
                         help="seconds for each in-process baseline (KDF in parallel, GlobaLeaks)")
+    parser.add_argument("--alone", type=int, default=5, help="reports by one reporter alone before the load")
+    parser.add_argument("--profile", type=int, default=5, help="reports profiled in process after the load (0: none)")
     parser.add_argument("--postgres", action="store_true", help="also run on PostgreSQL at 127.0.0.1:5432")
     parser.add_argument("--verify", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.verify:
         verify_worker(args.verify)
         return
-    if args.reporters < 1 or (args.submissions is not None and args.submissions < 1) or args.duration <= 0:
-        parser.error("--reporters, --submissions and --duration must be positive")
+    if args.profile_worker:
+        profile_worker(args.profile_worker)
+        return
+    if args.reporters < 1 or (args.submissions is not None and args.submissions < 1) or args.duration <= 0 or args.alone < 1:
+        parser.error("--reporters, --submissions, --duration and --alone must be positive")
 
     import gunicorn
 
