@@ -161,6 +161,8 @@ class FieldSpec:
             raise PPRLError(f"field {self.name!r}: q must be 1 to 4, got {self.q!r}")
         if self.precision_column and self.kind != "event_date":
             raise PPRLError(f"field {self.name!r}: a precision column is only for event_date fields")
+        if not self.column:
+            object.__setattr__(self, "column", self.name)  # frozen: one canonical form
 
     @property
     def source(self) -> str:
@@ -334,11 +336,13 @@ PROFILE_SALTS: Mapping[str, str] = {
 
 
 def profile_params(name: str, **options: Any) -> EncodingParams:
-    """Parameters of a built-in profile (``person``, ``febrl``, ``incident``); options
-    (``length``, ``balance``, ``salt``, ``threshold``) override the defaults."""
+    """Parameters of a built-in profile (``person``, ``febrl``, ``incident``) with its
+    default hardening (balanced; ``incident`` also salted by origin state) and threshold;
+    options (``length``, ``balance``, ``salt``, ``threshold``) override them."""
     if name not in PROFILES:
         raise PPRLError(f"unknown profile {name!r} (one of {', '.join(PROFILES)})")
-    options.setdefault("threshold", PROFILE_THRESHOLDS[(name, bool(options.get("salt")))])
+    options.setdefault("salt", PROFILE_SALTS[name])
+    options.setdefault("threshold", PROFILE_THRESHOLDS[(name, bool(options["salt"]))])
     return EncodingParams(fields=PROFILES[name], profile=name, **options)
 
 
