@@ -1,6 +1,6 @@
 """Benchmark: reporter-zone submissions per second under concurrent reporters (issue 4).
 
-    .venv/bin/python bench/bench_reporting.py [--reporters 50] [--duration 30 | --submissions N]
+    .venv/bin/python bench/bench_reporting.py [--reporters 50] [--duration 20 | --submissions N]
                                               [--workers 2] [--threads 4] [--postgres]
                                               [--alone 5] [--profile 5]
 
@@ -669,12 +669,12 @@ def report(run: Run, args: argparse.Namespace, base: Baselines) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reporters", type=int, default=50, help="concurrent reporters (threads)")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds during which new reports start")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds during which new reports start")
     parser.add_argument("--submissions", type=int, help="stop after this many reports instead of --duration")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="serve-reporter --workers")
     parser.add_argument("--threads", type=int, default=4, help="serve-reporter --threads")
     parser.add_argument("--kdf-runs", type=int, default=5)
-    parser.add_argument("--baseline-seconds", type=float, default=10.0,
+    parser.add_argument("--baseline-seconds", type=float, default=8.0,
                         help="seconds for each in-process baseline (KDF in parallel, GlobaLeaks)")
     parser.add_argument("--alone", type=int, default=5, help="reports by one reporter alone before the load")
     parser.add_argument("--profile", type=int, default=5, help="reports profiled in process after the load (0: none)")
