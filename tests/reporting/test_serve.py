@@ -203,10 +203,17 @@ def test_serves_only_the_reporter_zone_and_logs_nothing_about_visitors(server: S
     assert server.process.returncode == 0
 
 
-def test_refuses_a_bad_bind_address_with_a_clear_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--bind", "127.0.0.1:http"], "--bind '127.0.0.1:http': port 'http' is not a number from 1 to 65535"),
+    (["--workers", "0"], "--workers 0: give a number from 1 to 64"),
+    ([], "The database has unapplied migrations: run `tnr migrate` first."),
+])
+def test_refuses_bad_arguments_and_an_unprepared_database_with_a_clear_message(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
     env = {**os.environ, "TNR_ENV": "test", "TNR_DEBUG": "1", "TNR_VAR_DIR": str(tmp_path),
-           "TNR_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}"}
-    done = subprocess.run([sys.executable, "-m", "tnr.cli", "serve-reporter", "--bind", "127.0.0.1:http"],
+           "TNR_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    done = subprocess.run([sys.executable, "-m", "tnr.cli", "serve-reporter", "--bind", f"127.0.0.1:{_free_port()}", *arguments],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
-    assert "--bind '127.0.0.1:http': port 'http' is not a number from 1 to 65535" in done.stderr
+    assert message in done.stderr

@@ -41,7 +41,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
 DEFAULT_BIND = "127.0.0.1:8001"
@@ -211,10 +211,15 @@ class Command(BaseCommand):
         from tnr.reporting.actions import recipients
 
         connection = connections["default"]
-        executor = MigrationExecutor(connection)
-        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        try:
+            executor = MigrationExecutor(connection)
+            unapplied = executor.migration_plan(executor.loader.graph.leaf_nodes())
+            accepting = recipients() if not unapplied else []
+        except DatabaseError as exc:
+            raise CommandError(f"Cannot use the database ({connection.settings_dict['ENGINE']}): {exc}") from None
+        if unapplied:
             raise CommandError("The database has unapplied migrations: run `tnr migrate` first.")
-        if not recipients():
+        if not accepting:
             self.stderr.write(
                 "No organisation accepts reports yet (it needs organisation keys and an open intake): "
                 "the report pages will say the service is unavailable."
