@@ -487,10 +487,12 @@ def spark_session(master: str = "local[2]", app_name: str = "tnr-linkage") -> An
     The jar ships inside the splink package; nothing is downloaded. For a cluster, build the
     session yourself with ``spark.jars`` set to ``splink.backends.spark.similarity_jar_location()``.
     """
+    import tempfile
+
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
-    return (
+    session = (
         SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.jars", similarity_jar_location())
@@ -498,8 +500,14 @@ def spark_session(master: str = "local[2]", app_name: str = "tnr-linkage") -> An
         .config("spark.default.parallelism", "4")
         .config("spark.ui.enabled", "false")
         .config("spark.driver.memory", "2g")
+        # A local session listens on the loopback interface only.
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
         .getOrCreate()
     )
+    # Splink breaks long query lineages with checkpoints, which need a directory.
+    session.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="tnr-spark-checkpoints-"))
+    return session
 
 
 def _spark_tables(frame: pd.DataFrame, spark: Any, columns: Mapping[str, str]) -> list[Any]:
@@ -645,12 +653,12 @@ def link(
     tables = _tables(frame, backend, spark, columns)
     timings: dict[str, float] = {}
     if model is None:
-        trainer = Linker(tables, _configured_settings(settings, link_type, None), db_api=db_api)
+        trainer = Linker(tables, _configured_settings(settings, link_type, None), db_api=db_api, set_up_basic_logging=False)
         timings = _train(trainer, settings)
         model = _trained_model(trainer, settings)
     # Scores always come from the model as stored (levels no training pair reached included,
     # see _configured_settings), so a run and a later run with its model agree exactly.
-    linker = Linker(tables, _configured_settings(settings, link_type, model), db_api=db_api)
+    linker = Linker(tables, _configured_settings(settings, link_type, model), db_api=db_api, set_up_basic_logging=False)
     trained = dict(model)
 
     t = time.perf_counter()
