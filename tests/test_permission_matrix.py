@@ -72,6 +72,7 @@ from tests.permission_cases import (
 )
 from tnr.accounts import lockout
 from tnr.accounts.models import Invitation, LoginThrottle, MemberKey, Membership, OrganisationKey
+from tnr.analytics.models import LinkagePair, LinkageRun, PairDecision
 from tnr.cases.models import ProtectionMechanism
 from tnr.records.models import Incident, Person
 from tnr.reporting.models import Intake, Report, ReportMessage
@@ -131,6 +132,25 @@ def report_post() -> dict[str, Outcome]:
 def drop_alpha_key(w: World) -> None:
     MemberKey.objects.filter(membership__organisation=w.alpha).delete()
     OrganisationKey.objects.filter(organisation=w.alpha).delete()
+
+
+LINKAGE_RUN = "5e1f0c3a-7d2b-4c1e-9a6f-3b8d2e4f6a10"  # an Alpha linkage run made by ``linkage_run``
+
+
+def linkage_run(w: World) -> None:
+    """An Alpha linkage run with one uncertain pair (the internal and the shared incident)."""
+    run = LinkageRun.objects.create(uid=LINKAGE_RUN, organisation=w.alpha, status="done", match_threshold=0.99,
+                                    review_threshold=0.8, n_records=2, n_pairs=1, n_uncertain=1)  # fmt: skip
+    left, right = sorted((w.incident.pk, w.shared.pk))
+    w.linkage_pair = LinkagePair.objects.create(run=run, left_id=left, right_id=right, probability=0.9)
+
+
+def on_linkage_pair(w: World) -> list[object]:
+    return [LINKAGE_RUN, w.linkage_pair.pk]
+
+
+def latest_linkage_run(w: World) -> list[object]:
+    return [LinkageRun.objects.filter(organisation=w.alpha).latest("id").uid]
 
 
 # Rows read left to right as the columns of the matrix; anon always gets LOGIN unless given.
@@ -447,6 +467,28 @@ MATRIX: list[Case] = [
         post=org_admin_post(done("reporting_staff:intake", members_page)),
         data=lambda w, p: {"accepting": "", "description": "", "retention_days": "30"},
         snapshot=lambda w: Intake.objects.filter(organisation=w.alpha).values_list("accepting", "retention_days").get(),
+    ),
+    # --- record linkage (runs: members who see all records; decisions: caseworkers, administrators)
+    Case("analytics:run-list", prepare=linkage_run,
+         get=row(*[OK.having(contains=(LINKAGE_RUN,))] * 3, *[OK.having(lacks=(LINKAGE_RUN,))] * 4)),
+    Case(
+        "analytics:run-create",
+        post=row(*[Outcome(302, "analytics:run", latest_linkage_run, changes=True)] * 3, F403, N404, N404, N404),
+        data=lambda w, p: {"organisation": w.alpha.slug},
+        snapshot=lambda w: LinkageRun.objects.filter(organisation=w.alpha).count(),
+    ),
+    Case("analytics:run", prepare=linkage_run, args=lambda w: [LINKAGE_RUN],
+         get=row(OK.having(contains=(ALPHA_INTERNAL,)), OK, OK, N404, N404, N404, N404)),
+    Case("analytics:next-pair", prepare=linkage_run, args=lambda w: [LINKAGE_RUN],
+         get=row(*[Outcome(302, "analytics:pair", on_linkage_pair)] * 3, N404, N404, N404, N404)),
+    Case(
+        "analytics:pair",
+        prepare=linkage_run,
+        args=on_linkage_pair,
+        get=row(OK.having(contains=(ALPHA_INTERNAL, ALPHA_SHARED)), OK, OK, N404, N404, N404, N404),
+        post=row(*[done("analytics:next-pair", lambda w: [LINKAGE_RUN]).changed] * 2, F403, N404, N404, N404, N404),
+        data=lambda w, p: {"decision": "same"},
+        snapshot=lambda w: PairDecision.objects.filter(organisation=w.alpha).count(),
     ),
 ]
 
