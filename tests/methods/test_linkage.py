@@ -318,7 +318,8 @@ def test_clusters_are_far_better_than_linking_on_the_exact_fields():
 def test_no_pair_from_one_list_is_linked_on_the_simulator(linked):
     # The simulator's lists hold no duplicates: the model learns that a shared list counts against.
     labels = linked.level_labels()["same_list"]
-    assert labels[1][1] < -3  # "Exact match on source_dataset" weighs against a match
+    assert labels[1][0] == "same"
+    assert labels[1][1] < -3  # being in the same list weighs against a match
 
 
 def test_a_date_known_only_to_the_month_is_not_penalised_against_a_day_inside_it(linked):
@@ -326,7 +327,7 @@ def test_a_date_known_only_to_the_month_is_not_penalised_against_a_day_inside_it
     by_label = dict(labels.values())
     assert by_label["consistent, known to the month"] > 0
     assert by_label["consistent, known to the month"] > by_label["within 60 days"]
-    assert by_label["consistent, known to the month"] > by_label["All other comparisons"]
+    assert by_label["consistent, known to the month"] > by_label["more than 60 days apart"]
 
     month, p1 = incident("M-1", "ORGA", start="2021-05-01", precision="month")
     inside, p2 = incident("D-1", "ORGB", start="2021-05-17")

@@ -95,7 +95,8 @@ INCIDENT_COLUMNS: Mapping[str, str] = {
     "target_categories": "list", "n_targets": "int",
 }  # fmt: skip
 PERSON_COLUMNS: Mapping[str, str] = {
-    "unique_id": "str", "source_dataset": "str", "full_name": "str", "birth_year": "int", "sex": "str",
+    "unique_id": "str", "source_dataset": "str", "full_name": "str", "birth_year": "int",
+    "document_id": "str", "address": "str", "sex": "str",
     "age_group": "str", "nationality": "list", "host_status": "str", "categories": "list",
     "origin_state": "str", "host_state": "str", "country": "str", "city": "str", **_DATE_COLUMNS,
 }  # fmt: skip
@@ -262,7 +263,7 @@ def person_frame(
             "unique_id": str(pid),
             "source_dataset": str(list_name),
             "full_name": _text((names or {}).get(pid)),
-            "birth_year": None,
+            "birth_year": None, "document_id": None, "address": None,
             "sex": _code(person.get("sex")),
             "age_group": _code(person.get("age_group")),
             "nationality": _codes(person.get("nationality")),
@@ -277,7 +278,8 @@ def person_frame(
     frame = pd.DataFrame.from_records(rows, columns=list(PERSON_COLUMNS))
     if names is None:
         frame = frame.drop(columns=["full_name"])
-    return _typed(frame.drop(columns=["birth_year"]), PERSON_COLUMNS)
+    # Birth year, document number and address are never exported; CSV frames may carry them.
+    return _typed(frame.drop(columns=["birth_year", "document_id", "address"]), PERSON_COLUMNS)
 
 
 def _typed(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
@@ -363,7 +365,7 @@ def _csv_row(raw: Mapping[str, str | None], columns: Mapping[str, str], kind: st
             except ValueError:
                 problems.append(f"row {line}, column {name}: {text!r} is not a whole number")
                 row[name] = None
-        elif name in ("city", "full_name"):
+        elif name in ("city", "full_name", "address"):
             row[name] = _text(text)
         else:
             row[name] = _code(text)

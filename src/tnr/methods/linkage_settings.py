@@ -296,6 +296,11 @@ class LinkageSettings:
 # --- comparisons ------------------------------------------------------------------------------
 
 
+def _named(level: Any, label: str) -> Any:
+    """A level with a label a caseworker reads on the review page."""
+    return level.configure(label_for_charts=label)
+
+
 def _level(sql: str, label: str) -> Any:
     from splink import comparison_level_library as cll
 
@@ -335,7 +340,7 @@ def _splink_comparison(spec: ComparisonSpec) -> Any:
             _level(f"{gap} <= 0", "consistent, known to the year"),
         ]
         levels += [_level(f"{gap} <= {days}", f"within {days} days") for days in opts.get("day_gaps", (3, 14, 60))]
-        levels.append(cll.ElseLevel())
+        levels.append(_named(cll.ElseLevel(), f"more than {max(opts.get('day_gaps', (3, 14, 60)))} days apart"))
         return cl.CustomComparison(comparison_levels=levels, output_column_name=spec.name,
                                    comparison_description=f"{cols[0]} with its precision")
     if kind == "location":
@@ -345,14 +350,14 @@ def _splink_comparison(spec: ComparisonSpec) -> Any:
         # The same city name is taken as the same place (a name shared by two countries is
         # rare): written as a plain exact match so that Splink can weight it by how common
         # the city is (a shared "London" says less than a shared small town).
-        levels = [cll.NullLevel(country), cll.ExactMatchLevel(city, term_frequency_adjustments=spec.term_frequency)]
+        levels = [cll.NullLevel(country), _named(cll.ExactMatchLevel(city, term_frequency_adjustments=spec.term_frequency), "same city")]
         levels += [
-            cll.And(_level(same_country, "same country"), cll.JaroWinklerLevel(city, s)) for s in sims
+            _named(cll.And(_level(same_country, "same country"), cll.JaroWinklerLevel(city, s)), f"same country, similar city name (Jaro-Winkler ≥ {s})") for s in sims
         ]
         levels += [
             _level(f"{same_country} AND ({city}_l IS NULL OR {city}_r IS NULL)", "same country, city unknown"),
             _level(same_country, "same country, other city"),
-            cll.ElseLevel(),
+            _named(cll.ElseLevel(), "other country"),
         ]
         return cl.CustomComparison(comparison_levels=levels, output_column_name=spec.name,
                                    comparison_description="country and city")
@@ -363,7 +368,7 @@ def _splink_comparison(spec: ComparisonSpec) -> Any:
                 cll.NullLevel(origin),
                 _level(f"{origin}_l = {origin}_r AND {host}_l = {host}_r", "same origin and host state"),
                 _level(f"{origin}_l = {origin}_r", "same origin state"),
-                cll.ElseLevel(),
+                _named(cll.ElseLevel(), "other origin state"),
             ],
             output_column_name=spec.name, comparison_description="origin and host state",
         )
@@ -372,10 +377,10 @@ def _splink_comparison(spec: ComparisonSpec) -> Any:
         return cl.CustomComparison(
             comparison_levels=[
                 cll.NullLevel(main),
-                cll.ExactMatchLevel(main, term_frequency_adjustments=spec.term_frequency),
-                cll.ArrayIntersectLevel(every, 1),
+                _named(cll.ExactMatchLevel(main, term_frequency_adjustments=spec.term_frequency), "same main tactic"),
+                _named(cll.ArrayIntersectLevel(every, 1), "a tactic in common"),
                 _level(f"{family}_l = {family}_r", "same tactic family"),
-                cll.ElseLevel(),
+                _named(cll.ElseLevel(), "other tactic family"),
             ],
             output_column_name=spec.name, comparison_description="tactics",
         )
@@ -383,14 +388,14 @@ def _splink_comparison(spec: ComparisonSpec) -> Any:
         return cl.CustomComparison(
             comparison_levels=[
                 cll.NullLevel(cols[0]),
-                cll.ExactMatchLevel(cols[0], term_frequency_adjustments=spec.term_frequency),
-                cll.ElseLevel(),
+                _named(cll.ExactMatchLevel(cols[0], term_frequency_adjustments=spec.term_frequency), "same"),
+                _named(cll.ElseLevel(), "different"),
             ],
             output_column_name=spec.name, comparison_description=f"{cols[0]} equal",
         )
     if kind == "array":
         return cl.CustomComparison(
-            comparison_levels=[cll.NullLevel(cols[0]), cll.ArrayIntersectLevel(cols[0], 1), cll.ElseLevel()],
+            comparison_levels=[cll.NullLevel(cols[0]), _named(cll.ArrayIntersectLevel(cols[0], 1), "at least one in common"), _named(cll.ElseLevel(), "nothing in common")],
             output_column_name=spec.name, comparison_description=f"{cols[0]} share an element",
         )
     if kind == "count":
@@ -398,17 +403,17 @@ def _splink_comparison(spec: ComparisonSpec) -> Any:
         return cl.CustomComparison(
             comparison_levels=[
                 cll.NullLevel(col),
-                cll.ExactMatchLevel(col),
+                _named(cll.ExactMatchLevel(col), "same number"),
                 _level(f"{col}_l >= {at_least} AND {col}_r >= {at_least}", f"both at least {at_least}"),
-                cll.ElseLevel(),
+                _named(cll.ElseLevel(), "different numbers"),
             ],
             output_column_name=spec.name, comparison_description=f"{col} counts",
         )
     if kind == "name":
         col = cols[0]
-        levels = [cll.NullLevel(col), cll.ExactMatchLevel(col, term_frequency_adjustments=spec.term_frequency)]
-        levels += [cll.JaroWinklerLevel(col, s) for s in opts.get("similarities", (0.92, 0.8))]
-        levels.append(cll.ElseLevel())
+        levels = [cll.NullLevel(col), _named(cll.ExactMatchLevel(col, term_frequency_adjustments=spec.term_frequency), "same name")]
+        levels += [_named(cll.JaroWinklerLevel(col, s), f"similar name (Jaro-Winkler ≥ {s})") for s in opts.get("similarities", (0.92, 0.8))]
+        levels.append(_named(cll.ElseLevel(), "different names"))
         return cl.CustomComparison(comparison_levels=levels, output_column_name=spec.name,
                                    comparison_description=f"{col} (Jaro-Winkler)")
     raise SettingsError(f"unknown comparison kind {kind!r}")  # pragma: no cover - check() catches it
