@@ -39,15 +39,11 @@ import sys
 from typing import Any
 
 from django.conf import settings
-from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
 DEFAULT_BIND = "127.0.0.1:8001"
-# The admin app is installed for the staff zone; its checks ask for the session, auth and
-# messages middleware, which the reporter zone leaves out on purpose (its URLconf has no admin).
-REPORTER_ZONE_SILENCED = frozenset({"admin.E408", "admin.E409", "admin.E410"})
 DEFAULT_THREADS = 4
 MAX_WORKERS = 64
 MAX_THREADS = 64
@@ -118,9 +114,6 @@ class Command(BaseCommand):
         "no visitor address, user agent or time in any log; for use behind an onion service."
     )
 
-    # Checked in handle(), once the zone's settings are in force (see _check_system).
-    requires_system_checks: list[str] = []
-
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default=DEFAULT_BIND,
                             help=f"HOST:PORT or unix:PATH to listen on (default {DEFAULT_BIND})")
@@ -151,7 +144,6 @@ class Command(BaseCommand):
                 f"TNR_ZONE=reporter but ROOT_URLCONF is {settings.ROOT_URLCONF!r}: the settings in use "
                 "do not switch to the reporter zone, refusing to serve the staff zone here"
             )
-        self._check_system()
         self._check_database()
         connections.close_all()  # no connection may cross the fork into the workers
 
@@ -199,13 +191,6 @@ class Command(BaseCommand):
                 return application
 
         ReporterServer(prog="tnr serve-reporter").run()
-
-    def _check_system(self) -> None:
-        """Django's system checks, less the admin's middleware checks (see REPORTER_ZONE_SILENCED)."""
-        found = [m for m in checks.run_checks(include_deployment_checks=False) if m.id not in REPORTER_ZONE_SILENCED]
-        serious = [m for m in found if m.is_serious() and not m.is_silenced()]
-        if serious:
-            raise CommandError("System check found problems:\n" + "\n".join(str(m) for m in serious))
 
     def _check_database(self) -> None:
         from tnr.reporting.actions import recipients
