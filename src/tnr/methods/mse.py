@@ -253,8 +253,9 @@ class CaptureTable:
             if missing:
                 shown = "; ".join(_history_text(m, lists) for m in missing[:8])
                 more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+                verb = "is" if len(missing) == 1 else "are"
                 problems.append(
-                    f"{source}: {len(missing)} of the {(1 << k) - 1} capture histories are missing: "
+                    f"{source}: {len(missing)} of the {(1 << k) - 1} capture histories {verb} missing: "
                     f"{shown}{more}. List every history, with count 0 where no case has it"
                 )
         if problems:
