@@ -45,7 +45,7 @@ def test_enumeration_is_every_hierarchical_subset() -> None:
     # brute force over all subsets of the 10 interactions of order 2-3 on 4 lists (order <= 3)
     from tnr.methods.mse_models import interaction_terms
 
-    terms = [t for t in interaction_terms(4, 3)]
+    terms = list(interaction_terms(4, 3))
     brute = {frozenset(t for i, t in enumerate(terms) if bits >> i & 1) for bits in range(1 << len(terms))}
     brute = {m for m in brute if is_hierarchical(m)}
     assert brute == set(enumerate_models(4, 3))
@@ -246,7 +246,8 @@ def test_bootstrap_is_reproducible_for_a_seed(shared_data: Path) -> None:
     c = estimate(table, bootstrap=200, seed=6)
     assert (a.ci_lower, a.ci_upper) == (b.ci_lower, b.ci_upper)
     assert (a.ci_lower, a.ci_upper) != (c.ci_lower, c.ci_upper)
-    assert a.bootstrap is not None and a.bootstrap.seed == 5
+    assert a.bootstrap is not None
+    assert a.bootstrap.seed == 5
     unseeded = estimate(table, bootstrap=50)
     assert unseeded.bootstrap is not None
     again = estimate(table, bootstrap=50, seed=unseeded.bootstrap.seed)
@@ -256,8 +257,11 @@ def test_bootstrap_is_reproducible_for_a_seed(shared_data: Path) -> None:
 def test_percentile_and_bca_intervals_both_reported(shared_data: Path) -> None:
     table = _table(shared_data, "kosovo_killings_1999_4lists.csv")
     r = estimate(table, max_order=2, bootstrap=300, seed=3)
-    assert r.bootstrap is not None and r.bootstrap.percentile is not None and r.bootstrap.bca is not None
+    assert r.bootstrap is not None
+    assert r.bootstrap.percentile is not None
+    assert r.bootstrap.bca is not None
     assert (r.ci_lower, r.ci_upper) == r.bootstrap.bca
     lo, hi = r.bootstrap.percentile
     assert lo < r.estimate < hi
-    assert math.isfinite(r.bootstrap.acceleration) and math.isfinite(r.bootstrap.bias_correction)
+    assert math.isfinite(r.bootstrap.acceleration)
+    assert math.isfinite(r.bootstrap.bias_correction)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tnr.methods.mse import CaptureTable, check_model, chao_lower_bound, estimate, fit_model
+from tnr.methods.mse import CaptureTable, chao_lower_bound, check_model, estimate, fit_model
 
 REL = 0.005  # point estimates within 0.5 %
 SEED = 2024
@@ -95,7 +95,8 @@ def test_korea_bootstrap_approximates_published_bca(shared_data: Path) -> None:
     entry = meta["published_estimates"][0]
     result = estimate(table, max_order=2, bootstrap=1000, seed=SEED, top_models=0)
     assert_interval(result, entry, rel=0.10)
-    assert result.bootstrap is not None and result.bootstrap.failed == 0
+    assert result.bootstrap is not None
+    assert result.bootstrap.failed == 0
 
 
 # -- Kosovo -----------------------------------------------------------------------------------
