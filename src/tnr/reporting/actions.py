@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from tnr.accounts.models import Organisation, OrganisationKey
 from tnr.core import audit, sealing
@@ -43,7 +44,10 @@ ANSWERS_VERSION = 1
 
 
 class ReportingError(Exception):
-    """A refused reporting operation, with a message fit to show the person."""
+    """A refused reporting operation, with a message fit to show the person.
+
+    Messages the reporter can see are marked with ``gettext_noop``: extracted into the
+    catalogues, kept in English here, and translated by the view that shows them."""
 
 
 class ReceiptRefused(ReportingError):
@@ -102,13 +106,13 @@ def submit_report(
     byte has been sealed in memory.
     """
     if consent_sharing not in SharingConsent.values:
-        raise ReportingError("Unknown sharing choice.")
+        raise ReportingError(gettext_noop("Unknown sharing choice."))
     try:
         org_public = bytes(OrganisationKey.objects.get(organisation=organisation).public_key)
     except OrganisationKey.DoesNotExist:
-        raise ReportingError("This organisation cannot receive reports yet.") from None
+        raise ReportingError(gettext_noop("This organisation cannot receive reports yet.")) from None
     if not Intake.objects.filter(organisation=organisation, accepting=True).exists():
-        raise ReportingError("This organisation does not accept reports at the moment.")
+        raise ReportingError(gettext_noop("This organisation does not accept reports at the moment."))
 
     receipt = receipts.new_receipt()
     params = receipt_params()
@@ -197,7 +201,7 @@ class ReporterAccess:
     wrapping_key: bytes
 
 
-WRONG_RECEIPT = "This receipt does not open a report. Check the 16 digits and try again."
+WRONG_RECEIPT = gettext_noop("This receipt does not open a report. Check the 16 digits and try again.")
 
 
 def sign_in(receipt_text: str) -> ReporterAccess:
@@ -228,10 +232,10 @@ def sign_in(receipt_text: str) -> ReporterAccess:
         if matches and well_formed and found is None:
             found = ReporterAccess(derived.lookup, derived.wrapping_key)
     if _guessing_paused():
-        raise ReceiptRefused(
+        raise ReceiptRefused(gettext_noop(
             "Receipt sign-in is paused for a while because of many wrong attempts. "
             "Your report is safe. Please try again in an hour."
-        )
+        ))
     if found is None:
         _count_failure()
         raise ReceiptRefused(WRONG_RECEIPT)
@@ -288,9 +292,9 @@ def add_reporter_message(access: ReporterAccess, text: str, files: Sequence[Chec
     """The reporter answers or adds information (and files). Sealed to the report key."""
     report, _private = reporter_report(access)
     if report.deletion_requested_on is not None:
-        raise ReportingError("You asked for this report to be deleted; it cannot take new messages.")
+        raise ReportingError(gettext_noop("You asked for this report to be deleted; it cannot take new messages."))
     if not text.strip() and not files:
-        raise ReportingError("Write a message or add a file.")
+        raise ReportingError(gettext_noop("Write a message or add a file."))
     return _add_message(report, Author.REPORTER, text, files, staff_user=None)
 
 
@@ -347,7 +351,7 @@ def reporter_file(access: ReporterAccess, file_id: int) -> tuple[dict[str, Any],
     report, private = reporter_report(access)
     stored = ReportFile.objects.filter(report=report, pk=file_id).first()
     if stored is None:
-        raise ReportingError("No such file in your report.")
+        raise ReportingError(gettext_noop("No such file in your report."))
     meta = json.loads(sealing.open_sealed(private, bytes(stored.sealed_meta)))
     return meta, sealing.open_sealed(private, bytes(stored.sealed_working))
 

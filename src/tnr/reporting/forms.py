@@ -14,6 +14,8 @@ from typing import Any
 import pycountry
 from django import forms
 from django.conf import settings
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -45,11 +47,54 @@ def country_name(code: str) -> str:
     return dict(_country_choices(get_language() or "en")).get(code, code)
 
 
+@functools.lru_cache(maxsize=64)
+def _country_options(language: str, blank: str | None) -> str:
+    options = [(code, name) for code, name in _country_choices(language)]
+    if blank is not None:
+        options.insert(0, ("", blank))
+    return "".join(f'<option value="{escape(code)}">{escape(name)}</option>' for code, name in options)
+
+
+class CountrySelect(forms.SelectMultiple):
+    """A select of ~250 countries rendered from one cached string per language.
+
+    Django renders every option through its own template: for the four country selects of
+    the "when and where" step that was most of the step's server time, and the reporter zone
+    is sized by how many submissions two cores can seal (bench/bench_reporting.py). Codes are
+    ISO alpha-2, so marking the chosen ones by exact string replacement is safe."""
+
+    def __init__(self, *, blank: Any = None, multiple: bool = False, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.blank = blank
+        self.allow_multiple_selected = multiple
+
+    def format_value(self, value: Any) -> list[str]:
+        if value is None or value == "":
+            return []
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        if self.allow_multiple_selected:
+            return data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+        return data.get(name)
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        final = self.build_attrs(self.attrs, attrs)
+        blank = str(self.blank) if self.blank is not None else None
+        html = _country_options(get_language() or "en", blank)
+        for chosen in self.format_value(value):
+            html = html.replace(f'<option value="{escape(chosen)}">', f'<option value="{escape(chosen)}" selected>', 1)
+        attributes = "".join(f' {key}="{escape(val)}"' for key, val in final.items() if val not in (None, False))
+        multiple = " multiple" if self.allow_multiple_selected else ""
+        return mark_safe(f'<select name="{escape(name)}"{attributes}{multiple}>{html}</select>')  # noqa: S308 - every part escaped above
+
+
 class CountryField(forms.ChoiceField):
     """A country select whose labels are resolved in the language of the request."""
 
     def __init__(self, *, blank: Any = None, **kwargs: Any) -> None:
         self._blank = blank
+        kwargs.setdefault("widget", CountrySelect(blank=blank))
         super().__init__(choices=self._choices_now, **kwargs)
 
     def _choices_now(self) -> list[tuple[str, str]]:
@@ -57,7 +102,8 @@ class CountryField(forms.ChoiceField):
 
 
 class CountriesField(forms.MultipleChoiceField):
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, size: int = 6, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", CountrySelect(multiple=True, attrs={"size": size}))
         super().__init__(choices=country_choices, **kwargs)
 
 
@@ -165,7 +211,7 @@ class WhenWhereForm(forms.Form):
     origin_state = CountryField(label=_("Which country are you from (or your family)?"),
                                 blank=_("Choose a country"), required=False)
     perpetrator_states = CountriesField(label=_("Which government or governments do you think are behind it?"),
-                                        required=False, widget=forms.SelectMultiple(attrs={"size": 6}))
+                                        required=False)
     actors = forms.MultipleChoiceField(label=_("Who did it?"), widget=TICKS, required=False,
                                        choices=lambda: list(wording.ACTOR_GROUPS.items()))
 

@@ -244,7 +244,7 @@ def _submit(request: HttpRequest, steps: list[str], recipients: list[Organisatio
             consent_statistics=bool(you["consent_statistics"]), files=checked,
         )
     except actions.ReportingError as exc:
-        last_form.add_error(None, str(exc))
+        last_form.add_error(None, _(str(exc)))
         return _step_page(request, steps[-1], steps, last_form, carry)
     files = [{"name": c.name, "stripped": c.stripped} for c in checked]
     return _render(request, "receipt.html", {"receipt": submitted.receipt, "organisation": organisation, "files": files})
