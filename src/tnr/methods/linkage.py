@@ -615,6 +615,7 @@ def _train(linker: Any, settings: LinkageSettings) -> dict[str, float]:
     return timings
 
 
+
 def link(
     frame: pd.DataFrame,
     settings: LinkageSettings | None = None,

@@ -454,12 +454,14 @@ def default_incident_settings(**changes: Any) -> LinkageSettings:
             ("origin_state", "city", "year"),
         ),
         # Each session's blocked pairs must hold many true matches for EM to find them: the
-        # same day and origin; the same place, tactic and kind of location in any year (this
-        # one trains the date comparison); the same day and city.
+        # same day and origin; the same day and city; the same place, tactic, kind of place
+        # and target profile in any year (this one learns the date). EM still finds dates
+        # months apart too common among matches (docs/linkage.md, "Limits"): the date is the
+        # one strong field of an incident, and no blocking rule apart from it is pure enough.
         training_rules=_rules(
             ("origin_state", "date_lo"),
-            ("origin_state", "host_state", "city", "tactic", "location_type"),
             ("date_lo", "city"),
+            ("origin_state", "host_state", "city", "tactic", "location_type", "target_categories"),
         ),
         deterministic_rules=_rules(("origin_state", "host_state", "date_lo", "tactic", "city")),
         deterministic_recall=0.5,
