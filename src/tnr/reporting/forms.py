@@ -122,8 +122,44 @@ def size_text(size: int) -> str:
     return _("%(n).1f KB") % {"n": size / 1_000}
 
 
-TICKS = forms.CheckboxSelectMultiple
-RADIOS = forms.RadioSelect
+class _FastChoices:
+    """Radio buttons and tick boxes built as strings instead of one template per option.
+
+    Same markup as Django's widgets (a div of labelled inputs with ids name_0, name_1...),
+    a tenth of the server time; the reporter zone's capacity is measured in sealed
+    submissions per second on two cores (bench/bench_reporting.py)."""
+
+    input_type = "checkbox"
+    allow_multiple_selected = True
+    choices: Any
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        final = self.build_attrs(self.attrs, attrs)  # type: ignore[attr-defined]
+        base_id = final.pop("id", "") or ""
+        chosen = {str(v) for v in (value if isinstance(value, (list, tuple)) else [value]) if v not in (None, "")}
+        parts = [f'<div id="{escape(base_id)}">' if base_id else "<div>"]
+        extra = "".join(f' {k}="{escape(v)}"' for k, v in final.items() if v not in (None, False) and k != "required")
+        for index, (option_value, option_label) in enumerate(self.choices):
+            option_value = "" if option_value is None else str(option_value)
+            option_id = f"{base_id}_{index}" if base_id else ""
+            checked = " checked" if option_value in chosen else ""
+            id_attr = f' id="{escape(option_id)}"' if option_id else ""
+            for_attr = f' for="{escape(option_id)}"' if option_id else ""
+            parts.append(
+                f'<div><label{for_attr}><input type="{self.input_type}" name="{escape(name)}" '
+                f'value="{escape(option_value)}"{id_attr}{extra}{checked}> {escape(option_label)}</label></div>'
+            )
+        parts.append("</div>")
+        return mark_safe("".join(parts))  # noqa: S308 - every part escaped above
+
+
+class TICKS(_FastChoices, forms.CheckboxSelectMultiple):
+    pass
+
+
+class RADIOS(_FastChoices, forms.RadioSelect):
+    input_type = "radio"
+    allow_multiple_selected = False
 
 
 class TextLimitMixin:
