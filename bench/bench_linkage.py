@@ -180,15 +180,25 @@ def simulated_frame(records: int, seed: int) -> tuple[pd.DataFrame, dict[str, st
     return linkage.incident_frame(incidents, persons), truth, n_incidents
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ``ru_maxrss``: Linux carries that over
+    ``exec`` from the parent, so a child would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for text in status:
+            if text.startswith("VmHWM:"):
+                return int(text.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def _link_child(path: str, queue: Any) -> None:
     logging.getLogger("splink").setLevel(logging.ERROR)
     frame = pd.read_pickle(path)  # our own file, written a moment ago by the parent
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_rss_mb()
     start = clock()
     result = linkage.link(frame)
     wall, cpu = since(start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put({"wall": wall, "cpu": cpu, "peak_mb": peak / 1024, "before_mb": base / 1024, "timings": result.timings,
+    peak = peak_rss_mb()
+    queue.put({"wall": wall, "cpu": cpu, "peak_mb": peak, "before_mb": base, "timings": result.timings,
                "clusters": result.clusters, "pairs": len(result.pairs), "uncertain": len(result.uncertain())})  # fmt: skip
 
 
