@@ -324,7 +324,7 @@ class CaptureTable:
         problems: list[str] = []
         bad = np.argwhere((m != 0) & (m != 1))
         for r, c in bad[:MAX_REPORTED_PROBLEMS]:
-            problems.append(f"{source}, row {r}, column {lists[c]!r}: {m[r, c]!r} is not 0 or 1")
+            problems.append(f"{source}, row {r}, column {lists[c]!r}: {m[r, c].item()!r} is not 0 or 1")
         if problems:
             raise TableError(_join(source, problems))
         masks = (m.astype(np.int64) << np.arange(len(lists))).sum(axis=1)
