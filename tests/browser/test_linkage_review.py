@@ -52,6 +52,7 @@ def test_a_caseworker_runs_linkage_reviews_a_pair_and_the_next_run_applies_it(pa
     start_run(page)
     assert page.get_by_text("Linkage run done").is_visible()
     assert page.get_by_text("Synthetic demo data").first.is_visible()
+    page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
     before = remaining(page)
     assert before > 0
     rows = page.locator(".incident-table tbody tr")
