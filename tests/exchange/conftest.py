@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tnr.accounts.models import Organisation
-from tnr.exchange import export
+from tnr.exchange import export, importer, register, writer
 from tnr.exchange.flat import FLAT_COLUMN_NAMES
 from tnr.records import models as rm
 
@@ -216,6 +216,23 @@ def many_rows(n: int, bad: Callable[[int], dict[str, Any]] | None = None, *, bad
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(params=["in memory", "spilled"])
+def registers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice: once as files of any ordinary size run, once as the tail of a huge one.
+
+    "spilled": every identifier goes to the registers' temporary table at once (a window of
+    one key), the Bloom filter is so small that nearly every new key is looked up there (its
+    false positives must not turn into problems), every incident is its own batch and the
+    writer forgets the database keys of persons and actors after each one.
+    """
+    if request.param == "spilled":
+        monkeypatch.setattr(register, "WINDOW", 1)
+        monkeypatch.setattr(register, "BLOOM_BITS", 64)
+        monkeypatch.setattr(importer, "BATCH_SIZE", 1)
+        monkeypatch.setattr(writer, "PK_CACHE_MAX", 0)
+    return str(request.param)
 
 
 __all__ = [

@@ -30,7 +30,8 @@ from tnr.records import models as rm
 
 from .conftest import FORMULA, counts, export_csv, export_json, flat_row, many_rows, write_csv
 
-pytestmark = pytest.mark.django_db
+# every test runs with the whole-file registers in memory and spilled to disk (conftest)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("registers")]
 
 
 def fails(path: Path, org: Any, *, check_validate: bool = True, **kwargs: Any) -> ImportReport:

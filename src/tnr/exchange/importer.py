@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import enum
 import functools
 import gc
 import operator
@@ -27,6 +28,7 @@ from tnr.exchange import readers
 from tnr.exchange import spec as s
 from tnr.exchange.flat import BY_NAME, FLAT_COLUMN_NAMES, REQUIRED_COLUMNS
 from tnr.exchange.readers import FileProblem
+from tnr.exchange.register import Register
 from tnr.exchange.spec import FieldSpec, ResourceSpec, ValueProblem, make_converter
 from tnr.exchange.writer import Writer
 from tnr.records.models import EXTERNAL_ID_MAX
@@ -149,7 +151,15 @@ def check_consents(consents: list[dict[str, Any]], add: Callable[[str, str], Non
 # --- flat rows (CSV, XLSX, crosswalk output) -------------------------------------------------
 
 PARTS = ("incident", "act", "target", "actor", "involvement", "source")
-_MISSING = object()
+
+
+class _Sentinel(enum.Enum):
+    # an Enum member, not object(): profiles holding it go through pickle (``Register``) and
+    # must come back holding the very same object
+    MISSING = "missing"
+
+
+_MISSING = _Sentinel.MISSING
 # Distinct cell values remembered per column, and distinct cell groups per part: rows repeat
 # codes, dates and whole groups (an incident's cells on each of its act rows, an actor on
 # many rows), so most cells are converted once. The bounds keep memory flat on huge files.
@@ -299,14 +309,18 @@ class FlatAssembler:
         self.today = dt.date.today()  # noqa: DTZ011
         self.id_index = index.get("incident_id")
         self.start_index = index.get("start_date")
-        self.seen_incidents: dict[str, int] = {}
+        # whole-file registers, exact and in bounded memory (see tnr.exchange.register):
+        # incident id -> the row that introduced it
+        self.seen_incidents = Register()
         self.last_incident_id: str | None = None
         self.last_id_cell: str | None = None  # the incident_id cell that gave last_incident_id
         self.broken = False  # the current incident's first row was refused
-        # id -> (the row that introduced it, its profile: values in PERSON_FIELDS order)
-        self.persons: dict[str, tuple[int, tuple[Any, ...]]] = {}
-        # id -> (the row that introduced it, its cells' dict, shared with the part memo)
-        self.actors: dict[str, tuple[int, dict[str, Any]]] = {}
+        # person id -> (the row that introduced it, its profile: values in PERSON_FIELDS order)
+        self.persons = Register()
+        # actor id -> (the row that introduced it, its cells' dict, shared with the part memo)
+        self.actors = Register()
+        self.last_pid: str | None = None  # the person of the last row (the same str object)
+        self.last_person: tuple[int, tuple[Any, ...]] | None = None
         self.current: dict[str, Any] | None = None
         self.current_line = 0
         self.acts_by_id: dict[str, dict[str, Any]] = {}
@@ -426,12 +440,12 @@ class FlatAssembler:
                 if earlier is not None:
                     self.report.add(
                         line, "incident_id",
-                        f"duplicate incident id {incident_id!r}: already used on row {earlier} "
+                        f"duplicate incident id {incident_id!r}: already used on row {earlier[0]} "
                         "(the rows of one incident must be consecutive)",
                     )
                     self.broken = True
                 else:
-                    self.seen_incidents[incident_id] = line
+                    self.seen_incidents.add(incident_id, line)
             if self.broken or parts is None:
                 return done
             self.current = {"incident": dict(parts[0]), "acts": [], "sources": [], "persons": [], "actors": [],
@@ -503,13 +517,17 @@ class FlatAssembler:
         if pid is not None:
             # persons are many: each is kept as a small tuple of shared values, not a dict
             profile = person_profile(target)
-            known = self.persons.get(pid)
+            # the rows of one act name the same person: skip the register for them
+            known = self.last_person if pid is self.last_pid else self.persons.get(pid)
             if known is None:
-                self.persons[pid] = (line, profile)
+                self.persons.add(pid, line, profile)
+                self.last_pid, self.last_person = pid, (line, profile)
                 if self.keep:
                     current["persons"].append({**target, "id": pid})
-            elif known[1] != profile:
-                self._profile_conflict(line, "person", pid, "target_", PERSON_FIELDS, known, target)
+            else:
+                self.last_pid, self.last_person = pid, known
+                if known[1] != profile:
+                    self._profile_conflict(line, "person", pid, "target_", PERSON_FIELDS, known, target)
         elif target:
             add(line, "target_id", "target profile given without a target_id")
         if actor:
@@ -524,7 +542,7 @@ class FlatAssembler:
                 if "type" not in actor:
                     add(line, "actor_type", f"actor {actor_id!r} needs a type")
                     return
-                self.actors[actor_id] = (line, actor)
+                self.actors.add(actor_id, line, actor)
                 if self.keep:
                     current["actors"].append(actor)
             elif known_actor[1] is not actor and known_actor[1] != actor:
@@ -594,6 +612,11 @@ class FlatAssembler:
         if self.current is not None:
             yield self.finish()
 
+    def release(self) -> None:
+        """Drop the whole-file registers (and their temporary files)."""
+        for register in (self.seen_incidents, self.persons, self.actors):
+            register.close()
+
 
 def iter_flat_bundles(
     report: ImportReport, header: list[str], rows: Iterable[tuple[int, Sequence[str] | dict[str, str]]],
@@ -608,13 +631,16 @@ def iter_flat_bundles(
         return
     fed = 0
     take = assembler.take
-    for line, row in rows:
-        fed += 1
-        done = take(line, [row.get(h, "") for h in header] if isinstance(row, dict) else row)
-        if done is not None:
-            yield done
-    report.rows += fed
-    yield from assembler.close()
+    try:
+        for line, row in rows:
+            fed += 1
+            done = take(line, [row.get(h, "") for h in header] if isinstance(row, dict) else row)
+            if done is not None:
+                yield done
+        report.rows += fed
+        yield from assembler.close()
+    finally:
+        assembler.release()
     if fed == 0 and report.ok:
         report.add(2, None, "the file has a header row but no data rows")
 
@@ -860,6 +886,11 @@ def _validate(
     return report
 
 
+# Incidents written per batch: large enough that per-statement costs fade, small enough that
+# a batch's rows stay a small constant in memory.
+BATCH_SIZE = 2000
+
+
 def import_file(
     path: Path | str,
     organisation: Organisation,
@@ -867,7 +898,7 @@ def import_file(
     mapping: Path | str | None = None,
     synthetic: bool | None = None,
     progress: Callable[[int], None] | None = None,
-    batch_size: int = 2000,
+    batch_size: int | None = None,
 ) -> ImportReport:
     """Import a file into ``organisation``; raise ImportFailed (nothing written) on any problem.
 
@@ -877,6 +908,7 @@ def import_file(
     """
     path = Path(path)
     report = ImportReport(path.name)
+    batch_size = batch_size or BATCH_SIZE
     with _fewer_collections(), transaction.atomic():
         try:
             meta, bundles = _bundles_for(path, report, mapping=Path(mapping) if mapping else None, progress=progress)

@@ -37,6 +37,13 @@ INCIDENT_FIELDS = (
 )
 INCIDENT_CODES = {"location_country": "location_country_id", "location_type": "location_type_id",
                   "origin_state": "origin_state_id", "host_state": "host_state_id"}
+# Database keys of persons and actors remembered between batches. Beyond this many the map
+# is emptied at the next batch, and a person named again later is looked up in the database
+# (where the import has already written it): memory stays flat however long the file.
+PK_CACHE_MAX = 20_000
+# Rows per multi-row INSERT (SQLite; PostgreSQL gets COPY): beyond a few hundred a larger
+# statement saves nothing measurable and costs memory (see Table._insert).
+ROWS_PER_INSERT = 256
 
 
 def _max_params() -> int:
@@ -135,13 +142,20 @@ class Table:
 
     def _insert(self, cursor: Any, rows: list[tuple[Any, ...]], *, returning: bool) -> list[int]:
         ids: list[int] = []
-        per_statement = max(1, min(1000, _max_params() // self.width))
+        # Statements of a power-of-two number of rows, at most ROWS_PER_INSERT: a batch's tail
+        # of 737 rows goes as 512 + 128 + 64 + 32 + 1. The driver keeps prepared statements (an
+        # INSERT of 1,000 rows of 20 columns holds 1.7 MB); with arbitrary sizes its cache
+        # filled with a different statement per batch tail and memory grew over an import.
+        most = 1 << (max(1, min(ROWS_PER_INSERT, _max_params() // self.width)).bit_length() - 1)
         mark = "?" if connection.vendor == "sqlite" else "%s"
         row_sql = self.row_sql.replace("%s", mark)
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
+        start = 0
+        while start < len(rows):
+            size = min(most, 1 << ((len(rows) - start).bit_length() - 1))
+            chunk = rows[start : start + size]
+            start += size
             # names come from the models, quoted; the values are parameters
-            sql = f"INSERT INTO {self.table} ({self.columns}) VALUES " + ", ".join([row_sql] * len(chunk))  # noqa: S608
+            sql = f"INSERT INTO {self.table} ({self.columns}) VALUES " + ", ".join([row_sql] * size)  # noqa: S608
             if returning:
                 sql += f" RETURNING {self.pk}"
             cursor.execute(sql, self._prepare(chunk))
@@ -280,16 +294,30 @@ class Writer:
         if not self.report.ok:
             self.new_persons, self.new_actors, self.relations = {}, {}, []
             return
+        if len(self.person_pk) > PK_CACHE_MAX:
+            self.person_pk = {}
+        if len(self.actor_pk) > PK_CACHE_MAX:
+            self.actor_pk = {}
         self._flush_persons()
         self._flush_actors()
         if bundles:
             self._flush_incidents(bundles)
         if final and self.relations:
+            self._recall(rm.Person, self.person_pk, {p for a, b, _kind in self.relations for p in (a, b)})
             rels = []
             for a, b, kind in self.relations:
                 rels.append(rm.PersonRelation(person_id=self.person_pk[a], related_id=self.person_pk[b], type=kind))
             rm.PersonRelation.objects.bulk_create(rels, ignore_conflicts=True)
             self.relations = []
+
+    def _recall(self, model: type[rm.Person | rm.Actor], cache: dict[str, int], ids: set[str]) -> None:
+        """Put the database keys of ``ids`` that ``cache`` forgot back into it.
+
+        Every id was written by this import (or existed before it) in an earlier batch.
+        """
+        missing = [i for i in ids if i not in cache]
+        if missing:
+            cache.update(self._existing(model, missing))
 
     def _check_existing(self, bundles: list[dict[str, Any]]) -> None:
         """Refuse incidents whose ids the organisation already has (a file imported twice)."""
@@ -326,6 +354,7 @@ class Writer:
         act_bundles: list[dict[str, Any]] = []
         sources: list[tuple[Any, ...]] = []
         person_pk = self.person_pk
+        self._recall(rm.Person, person_pk, {a["target"] for b in bundles for a in b["acts"] if a.get("target")})
         for b, pk in zip(bundles, incident_pks, strict=True):
             states += [(pk, c) for c in b["incident"].get("perpetrator_states", ())]
             for act in b["acts"]:
@@ -342,6 +371,7 @@ class Writer:
         tactics: list[tuple[Any, ...]] = []
         involvements: list[tuple[Any, ...]] = []
         actor_pk = self.actor_pk
+        self._recall(rm.Actor, actor_pk, {inv["actor"] for act in act_bundles for inv in act.get("involvements", ())})
         for act, pk in zip(act_bundles, act_pks, strict=True):
             tactics += [(pk, t) for t in act.get("secondary_tactics", ())]
             seen = set()
