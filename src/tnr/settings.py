@@ -8,6 +8,7 @@ accident. Production (``TNR_ENV=production``) requires every secret to be given 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -253,6 +254,9 @@ else:
 # Argon2id cost of one receipt derivation (one per submission and per receipt sign-in).
 TNR_RECEIPT_KDF_OPSLIMIT = env_int("TNR_RECEIPT_KDF_OPSLIMIT", TNR_KDF_OPSLIMIT, minimum=1)
 TNR_RECEIPT_KDF_MEMLIMIT = env_int("TNR_RECEIPT_KDF_MEMLIMIT", TNR_KDF_MEMLIMIT, minimum=8192)
+# How many receipt derivations one process runs at once (each holds TNR_RECEIPT_KDF_MEMLIMIT).
+# Default: one per core; `tnr serve-reporter` divides the cores among its workers.
+TNR_RECEIPT_KDF_SLOTS = env_int("TNR_RECEIPT_KDF_SLOTS", max(1, os.cpu_count() or 1), minimum=1)
 # Wrong receipts allowed per hour across the whole installation (not per address: reporters
 # share Tor exits, and attackers do not have one address). Beyond it, receipt sign-in pauses.
 TNR_RECEIPT_FAILURES_PER_HOUR = env_int("TNR_RECEIPT_FAILURES_PER_HOUR", 300, minimum=1)

@@ -17,3 +17,8 @@ class ReportingConfig(AppConfig):
 
     def ready(self) -> None:
         connection_created.connect(_secure_delete, dispatch_uid="tnr.reporting.secure_delete")
+        from django.conf import settings
+
+        from tnr.reporting import receipts
+
+        receipts.configure_slots(settings.TNR_RECEIPT_KDF_SLOTS)

@@ -36,8 +36,15 @@ DERIVED_BYTES = 64
 
 # At most this many derivations run at once in one process. Not a lock around the whole
 # submission (GlobaLeaks' choice): only the memory-hard step waits, and as many proceed as
-# there are cores, which is what the hardware can do anyway.
+# there are cores, which is what the hardware can do anyway. ``configure_slots`` sets it from
+# TNR_RECEIPT_KDF_SLOTS when the app starts (tnr.reporting.apps).
 _KDF_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+
+def configure_slots(count: int) -> None:
+    """How many derivations this process runs at once (call before serving requests)."""
+    global _KDF_SLOTS
+    _KDF_SLOTS = threading.BoundedSemaphore(max(1, int(count)))
 
 
 class ReceiptError(ValueError):

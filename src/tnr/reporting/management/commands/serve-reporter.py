@@ -134,6 +134,9 @@ class Command(BaseCommand):
             # Settings are read once per process, at start: start again with the zone set, so
             # this process (and the workers it forks) load the reporter URLconf and middleware.
             env = {**os.environ, "TNR_ZONE": "reporter"}
+            # Derivations each hold the KDF's memory; share the cores among the workers rather
+            # than letting every worker run one per core (tnr.reporting.receipts).
+            env.setdefault("TNR_RECEIPT_KDF_SLOTS", str(max(1, (os.cpu_count() or 1) // workers)))
             argv = [sys.executable, "-m", "tnr.cli", "serve-reporter", "--bind", bind,
                     "--workers", str(workers), "--threads", str(threads)]
             sys.stdout.flush()
@@ -149,9 +152,9 @@ class Command(BaseCommand):
 
         from gunicorn.app.base import BaseApplication
 
-        # Each process runs at most min(threads, cores) derivations at once (the semaphore in
-        # tnr.reporting.receipts), each holding the receipt KDF's memory.
-        slots = workers * min(threads, max(1, os.cpu_count() or 1))
+        # Each process runs at most min(threads, TNR_RECEIPT_KDF_SLOTS) derivations at once (the
+        # semaphore in tnr.reporting.receipts), each holding the receipt KDF's memory.
+        slots = workers * min(threads, int(settings.TNR_RECEIPT_KDF_SLOTS))
         mib = slots * int(settings.TNR_RECEIPT_KDF_MEMLIMIT) / 2**20
         banner = (
             f"Reporter zone on {bind}: {workers} worker process(es) x {threads} thread(s), at most "
