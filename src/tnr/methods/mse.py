@@ -70,7 +70,6 @@ from tnr.methods.mse_models import (
     model_order,
     parse_term,
     popcount,
-    sorted_terms,
     term_name,
 )
 
@@ -1078,8 +1077,3 @@ def estimate_strata(tables: Mapping[str, CaptureTable], *, seed: int | None = No
     if pct is not None:
         return StratifiedResult(results, failed, observed, total, pct.lower, pct.upper, level, "percentile", note=f"BCa unavailable: {note}")
     return StratifiedResult(results, failed, observed, total, None, None, level, None, note=note)
-
-
-def sorted_model_terms(table: CaptureTable, terms: Iterable[str]) -> list[str]:
-    """Normalise a list of interaction names to the output order (helper for tests/CLI)."""
-    return [term_name(m, table.lists) for m in sorted_terms(parse_term(t, table.lists) for t in terms)]
