@@ -266,3 +266,156 @@ def test_receipt_page_is_served_translated(code: str, reporter: Client, recovery
     for msgid in ("Your report was sealed and sent", "Write these 16 digits down now, or copy them somewhere safe."):
         assert _in(code, msgid) in body, (code, msgid)
     assert "cannot be recovered" not in body
+
+
+# --- lists and labelled values: no English punctuation or word order glued in by the code ------
+
+# What each language puts between list items (tnr.reporting.templatetags.zone_i18n): the plain
+# separator, and the one for items that contain commas themselves.
+LIST_SEPARATOR = {"en": ", ", "ar": "، ", "fa": "، ", "ug": "، ", "ru": ", ", "tr": ", ", "zh-hans": "、"}
+ITEM_SEPARATOR = {"en": "; ", "ar": "؛ ", "fa": "؛ ", "ug": "؛ ", "ru": "; ", "tr": "; ", "zh-hans": "；"}
+ZONE_TEMPLATES = Path(settings.BASE_DIR) / "reporting" / "templates" / "reporting" / "zone"
+
+
+def test_separator_tables_cover_every_language() -> None:
+    assert set(LIST_SEPARATOR) == set(ITEM_SEPARATOR) == set(CODES)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_lists_are_joined_with_the_languages_own_separator(code: str) -> None:
+    from tnr.reporting.templatetags.zone_i18n import join_items, join_list, list_separator
+
+    with translation.override(code):
+        assert list_separator() == LIST_SEPARATOR[code]
+        assert list_separator("semicolon") == ITEM_SEPARATOR[code]
+        assert join_items(["a", "b", "c"]) == LIST_SEPARATOR[code].join("abc")
+        assert join_items(["a, b", "c"], "semicolon") == "a, b" + ITEM_SEPARATOR[code] + "c"
+        # The filter escapes every item (and the separator), as Django's |join does.
+        assert join_list(["<b>", "&"]) == "&lt;b&gt;" + html.escape(LIST_SEPARATOR[code]) + "&amp;"
+        assert join_list("one item") == "one item"
+        assert join_list(None) == ""
+
+
+def test_unknown_separator_kind_is_refused_by_name() -> None:
+    from tnr.reporting.templatetags.zone_i18n import list_separator
+
+    with pytest.raises(ValueError, match=r"'colon'.*comma, semicolon"):
+        list_separator("colon")
+
+
+def test_wrap_lets_a_translator_place_an_element_and_escapes_its_content() -> None:
+    from django.template import Context, Template, TemplateSyntaxError
+
+    page = Template('{% load i18n zone_i18n %}{% wrap "strong" value class="status" as status %}'
+                    '{% blocktranslate %}Status: {{ status }}{% endblocktranslate %}')
+    with translation.override("zh-hans"):
+        rendered = page.render(Context({"value": "<i>New</i>"}))
+    assert rendered == _in("zh-hans", "Status: %(status)s", status='<strong class="status">&lt;i&gt;New&lt;/i&gt;</strong>')
+    assert rendered.startswith("状态：<strong")
+    with pytest.raises(TemplateSyntaxError, match="not an element name"):
+        Template('{% load zone_i18n %}{% wrap "script src=x" "v" %}').render(Context())
+
+
+def test_no_label_is_glued_to_its_value_in_english_order() -> None:
+    # A msgid like "Status:" followed by a value in the template fixes the English order;
+    # such labels are blocktranslate sentences with a placeholder instead.
+    english = polib.pofile(str(po_file("en")))
+    labels = [e.msgid for e in english if e.msgid.rstrip().endswith(":")]
+    assert not labels, f"labels to be followed by a value (use a placeholder instead): {labels}"
+    joined = [p.name for p in ZONE_TEMPLATES.glob("*.html") if "|join:" in p.read_text(encoding="utf-8")]
+    assert not joined, f"templates joining lists with fixed punctuation (use |join_list): {joined}"
+
+
+def _photo_report(client: Client, code: str) -> tuple[Any, tuple[str, ...]]:
+    """A report with a photo carrying GPS and camera data, in ``code``; with the labels of what
+    was removed from it, in that language, as the file check gives them to the page."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.reporting.filesamples import jpeg_with_gps
+    from tnr.reporting.files import check_upload
+
+    photo = jpeg_with_gps()
+    with translation.override(code):
+        removed = check_upload("p.jpg", photo, max_bytes=settings.TNR_REPORT_MAX_FILE_BYTES).stripped
+    assert len(removed) >= 2, "the sample photo should lose at least two kinds of data"
+    answers = steps_answers()
+    answers["when"]["ongoing"] = "on"
+    response = walk_report(client, answers, files=[SimpleUploadedFile("p.jpg", photo, "image/jpeg")], lang=code)
+    return response, removed
+
+
+def _items(body: str, start: str, end: str) -> str:
+    match = re.search(re.escape(start) + r"(.*?)" + re.escape(end), body, re.S)
+    assert match is not None, f"{start!r} … {end!r} not on the page"
+    return match.group(1).strip()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("code", ["ar", "zh-hans", "en"])
+def test_receipt_and_thread_list_removed_data_with_the_languages_separator(
+    code: str, reporter: Client, recovery: str
+) -> None:
+    response, removed = _photo_report(reporter, code)
+    body = html.unescape(response.content.decode())
+    listed = LIST_SEPARATOR[code].join(removed)
+    # The receipt page: one sentence per file, the file name isolated, the list in the language.
+    line = _items(body, "<h2>" + _in(code, "Your files") + "</h2>\n<ul><li>", "</li></ul>")
+    assert line == _in(code, "%(name)s: removed from the working copy: %(removed)s", name="<bdi>p.jpg</bdi>", removed=listed)
+    if code != "en":
+        assert ", " not in line, line  # no English comma between the items
+
+    assert reporter.post(f"/{code}/follow-up/", {"receipt": receipt_of(response)}).status_code == 302
+    thread = _page(reporter, f"/{code}/follow-up/report/")
+    _assert_language(thread, code)
+    files = _items(thread, "<h3>" + _in(code, "Files") + "</h3>", "</ul>")
+    assert _in(code, "Removed from the working copy: %(removed)s", removed=listed) in files
+    status = '<strong class="status">' + _in(code, "New") + "</strong>"
+    assert "<p>" + _in(code, "Status: %(status)s", status=status) + "</p>" in thread
+
+
+@pytest.mark.django_db
+def test_arabic_summary_separates_answers_with_the_arabic_semicolon(reporter: Client, recovery: str) -> None:
+    response, _removed = _photo_report(reporter, "ar")
+    reporter.post("/ar/follow-up/", {"receipt": receipt_of(response)})
+    thread = _page(reporter, "/ar/follow-up/report/")
+    what = _items(thread, "<dt>" + _in("ar", "What happened") + "</dt><dd><bdi>", "</bdi></dd>")
+    assert what == "؛ ".join([_in("ar", "Physical intimidation and surveillance"), _in("ar", "Coercion by proxy")])
+    # Labels containing commas stay one item each.
+    evidence = _items(thread, "<dt>" + _in("ar", "Evidence") + "</dt><dd><bdi>", "</bdi></dd>")
+    assert evidence.split("؛ ") == [_in("ar", "Messages, emails or call logs"), _in("ar", "Photos, videos or recordings")]
+
+
+def test_summary_dates_and_contact_read_in_the_language() -> None:
+    from tnr.reporting.assessment import describe_answers
+
+    answers = {"when": {"precision": "month", "year": 2025, "month": 3, "ongoing": True},
+               "you": {"contact_method": "signal", "contact": "+49 170 0000000"}}
+    with translation.override("zh-hans"):
+        assert describe_answers(answers) == [("时间", "2025年3月（仍在持续）"), ("联系方式", "Signal：+49 170 0000000")]
+    with translation.override("en"):
+        assert describe_answers(answers) == [("When", "March 2025 (still going on)"), ("Contact", "Signal: +49 170 0000000")]
+        day = {"when": {"precision": "day", "year": 2024, "month": 11, "day": 5}}
+        assert describe_answers(day) == [("When", "Nov. 5, 2024")]
+        # Stored values that make no date are shown as they are, not dropped.
+        assert describe_answers({"when": {"precision": "day", "year": 2025, "month": 2, "day": 30}}) == [("When", "2025-2-30")]
+        assert describe_answers({"you": {"contact_method": "none"}}) == [
+            ("Contact", "Do not contact me: I will come back with my receipt")]
+
+
+@pytest.mark.django_db
+def test_arabic_self_assessment_names_the_help_and_the_safe_contact_as_sentences(reporter: Client, recovery: str) -> None:
+    from tnr.cases.actions import seed_mechanisms
+
+    seed_mechanisms()
+    response = reporter.post("/ar/understand/", {"what": ["spyware_account_compromise"], "where_now": "DE", "behind": "CN",
+                                                "needs": ["legal", "digital_security", "psychosocial"]})
+    body = html.unescape(response.content.decode())
+    needs = {_in("ar", label) for label in ("Legal help", "Help with phone, computer and account security",
+                                             "Someone to talk to (psychological support)", "Physical safety")}
+    prefix = _in("ar", "Helps with: %(needs)s", needs="")
+    lists = [m.group(1).split("؛ ") for m in re.finditer(re.escape("<br>" + prefix) + r"([^\n<]+)", body)]
+    assert lists, "no mechanism says what it helps with"
+    assert max(len(items) for items in lists) >= 2
+    assert all(set(items) <= needs for items in lists), lists
+    contact = _in("ar", "How to reach them safely: %(contact)s", contact="<bdi>")
+    assert f'<span class="contact">{contact}' in body

@@ -168,7 +168,14 @@ def seed_report(answers: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
 
 def describe_answers(answers: dict[str, Any]) -> list[tuple[str, str]]:
     """(question, answer) pairs in the reader's language, for showing a report back."""
+    # Imported here, not at the top of the module: only this function needs them.
+    import datetime as dt
+
+    from django.utils.formats import date_format
+    from django.utils.translation import pgettext
+
     from tnr.reporting.choices import ContactMethod, Precision, SharingConsent
+    from tnr.reporting.templatetags.zone_i18n import join_items
 
     rows: list[tuple[str, str]] = []
     what = answers.get("what", {})
@@ -178,19 +185,37 @@ def describe_answers(answers: dict[str, Any]) -> list[tuple[str, str]]:
     you = answers.get("you", {})
 
     def labels(codes: Any, table: dict[str, Any]) -> str:
-        return "; ".join(str(table.get(code, code)) for code in codes or [])
+        # Many labels contain commas ("Messages, emails or call logs"), so the items are
+        # separated by the language's semicolon (English "; ", Arabic "؛ ", Chinese "；").
+        return join_items((table.get(code, code) for code in codes or []), "semicolon")
+
+    def moment(when: dict[str, Any]) -> str:
+        # As precise as the person said, in the reader's own date format ("5 March 2025",
+        # "2025年3月5日"); ISO digits only if the stored values do not make a date.
+        precision: Any = when.get("precision")
+        year: Any = when.get("year")
+        month: Any = when.get("month")
+        day: Any = when.get("day")
+        try:
+            if precision == Precision.DAY and month and day:
+                text = date_format(dt.date(int(year), int(month), int(day)), "DATE_FORMAT")
+            elif precision in (Precision.MONTH, Precision.DAY) and month:
+                text = date_format(dt.date(int(year), int(month), 1), "YEAR_MONTH_FORMAT")
+            else:
+                text = str(int(year))
+        except (TypeError, ValueError):
+            text = "-".join(str(part) for part in (year, month, day) if part)
+        if when.get("ongoing"):
+            # Translators: %(date)s is when it happened or began, e.g. "March 2025".
+            text = pgettext("something that happened and has not stopped", "%(date)s (still going on)") % {"date": text}
+        return text
 
     if what.get("tactics"):
         rows.append((str(_("What happened")), labels(what["tactics"], {k: w.name for k, w in wording.TACTICS.items()})))
     if what.get("narrative"):
         rows.append((str(_("In your own words")), what["narrative"]))
     if when.get("year"):
-        parts = [str(when.get("year"))]
-        if when.get("precision") in (Precision.MONTH, Precision.DAY) and when.get("month"):
-            parts.append(f"{int(when['month']):02d}")
-        if when.get("precision") == Precision.DAY and when.get("day"):
-            parts.append(f"{int(when['day']):02d}")
-        rows.append((str(_("When")), "-".join(parts) + (" …" if when.get("ongoing") else "")))
+        rows.append((str(_("When")), moment(when)))
     for key, label in (("country", _("Where")), ("host_state", _("Country where you live")),
                        ("origin_state", _("Country of origin"))):
         if when.get(key):
@@ -200,7 +225,7 @@ def describe_answers(answers: dict[str, Any]) -> list[tuple[str, str]]:
     if when.get("location_type"):
         rows.append((str(_("Place")), str(wording.LOCATION_TYPES.get(when["location_type"], when["location_type"]))))
     if when.get("perpetrator_states"):
-        rows.append((str(_("Government behind it")), "; ".join(country_name(c) for c in when["perpetrator_states"])))
+        rows.append((str(_("Government behind it")), join_items((country_name(c) for c in when["perpetrator_states"]), "semicolon")))
     if when.get("actors"):
         rows.append((str(_("Who did it")), labels(when["actors"], wording.ACTOR_GROUPS)))
     if whom.get("whom"):
@@ -221,7 +246,11 @@ def describe_answers(answers: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append((str(_("Name")), you["name"]))
     if you.get("contact_method"):
         method = str(dict(ContactMethod.choices).get(you["contact_method"], you["contact_method"]))
-        rows.append((str(_("Contact")), f"{method}: {you.get('contact') or ''}".rstrip(": ")))
+        contact = you.get("contact") or ""
+        if contact:
+            # Translators: how to reach the person, e.g. "Signal: +49 170 0000000".
+            method = pgettext("contact method and address", "%(method)s: %(contact)s") % {"method": method, "contact": contact}
+        rows.append((str(_("Contact")), method))
     if you.get("consent_sharing"):
         rows.append((str(_("Who may read it")), str(dict(SharingConsent.choices).get(you["consent_sharing"], ""))))
     return rows

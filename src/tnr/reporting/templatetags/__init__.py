@@ -1,0 +1,1 @@
+"""Template tags of the reporter zone (``{% load zone_i18n %}``)."""
