@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.db.models.expressions import Expression
 
@@ -410,15 +410,30 @@ def test_exception_inside_a_message_leaves_the_report_as_it_was(
     assert [m["text"] for m in actions.open_as_reporter(access).messages] == ["kept message"]
 
 
-def test_receipt_collision_stores_nothing_and_keeps_the_first_report(
+def test_receipt_collision_draws_a_new_receipt_and_keeps_the_first_report(
     recovery: str, alpha: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two submissions drawing the same receipt (about one in 10^16): the second is refused by
-    the database's unique lookup, whole, and the first report still opens with its receipt."""
-    monkeypatch.setattr(actions.receipts, "new_receipt", lambda: "1234 5678 9012 3456")
+    """A submission drawing a receipt already in use (about one in 10^16) draws again; the first
+    report still opens with its receipt, the second with its own."""
+    drawn = iter(["1234 5678 9012 3456", "1234 5678 9012 3456", "1234 5678 9012 3456", "9999 0000 1111 2222"])
+    monkeypatch.setattr(actions.receipts, "new_receipt", lambda: next(drawn))
     first = submit(alpha, some_files()[:1])
-    with pytest.raises(IntegrityError, match=r"(?i)unique|duplicate"):
-        submit(alpha, some_files())
-    assert Report.objects.count() == 1
-    assert ReportFile.objects.count() == 1
+    second = submit(alpha, some_files())
+    assert first.receipt == "1234 5678 9012 3456"
+    assert second.receipt == "9999 0000 1111 2222"
     assert len(actions.open_as_reporter(actions.sign_in(first.receipt)).files) == 1
+    assert len(actions.open_as_reporter(actions.sign_in(second.receipt)).files) == len(some_files())
+
+
+def test_receipt_lookup_is_unique_in_the_database(recovery: str, alpha: Any) -> None:
+    """Two processes racing to the same lookup value: the database refuses the second, whole."""
+    first = submit(alpha, some_files()[:1])
+    report = Report.objects.get(pk=first.report.pk)
+    with pytest.raises(IntegrityError, match=r"(?i)unique|duplicate"), transaction.atomic():
+        Report.objects.create(
+            organisation=alpha, lookup=report.lookup, kdf_opslimit=1, kdf_memlimit=8192, public_key=b"x" * 32,
+            sealed_key=b"x", receipt_wrapped_key=b"x", sealed_answers=b"x", language="en",
+            received_on=report.received_on, status_changed_on=report.received_on, consent_sharing="organisation",
+            consent_referral=False, consent_statistics=False,
+        )
+    assert Report.objects.count() == 1

@@ -327,7 +327,9 @@ class YouForm(forms.Form):
 
 
 class ReceiptForm(forms.Form):
-    receipt = forms.CharField(label=_("Your receipt (16 digits)"), max_length=64,
+    # Not required and generously long: an empty or overlong receipt goes through the same
+    # derivation and gets the same message as any other wrong receipt.
+    receipt = forms.CharField(label=_("Your receipt (16 digits)"), required=False, max_length=1000,
                               widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric",
                                                             "spellcheck": "false", "dir": "ltr"}))
 
