@@ -151,7 +151,8 @@ def test_search_finds_every_encoding() -> None:
     canaries = Canaries()
     canaries.receipts.add("1234 5678 9012 3456")
     token = canaries.new("probe", 1)
-    noise = os.urandom(4096)
+    # Noise must not end or start with what could extend a receipt (a digit, space or dash).
+    noise = bytes(b for b in os.urandom(6000) if not (48 <= b <= 57 or b in b" -"))[:4096]
     for form in [*forms_of(token), *forms_of(token[len(token) // 2 :]), *forms_of(token[: len(token) // 2 + 1])]:
         assert leaks(noise + form + noise, canaries), form
     for receipt in (b"1234 5678 9012 3456", b"1234567890123456", b"x=1234-5678-9012-3456;", b"31323334353637383930313233343536"):

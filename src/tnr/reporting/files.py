@@ -49,6 +49,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from PIL import ExifTags, Image, ImageCms, ImageSequence, JpegImagePlugin
 
+from tnr.reporting.templatetags.zone_i18n import join_items
+
 MB = 1_000_000
 # 80 million pixels covers every phone camera in its default mode (a 50 MP sensor is
 # 8160 × 6120 = 50 M) and stays below Pillow's own warning threshold (89.5 M). Decoding
@@ -972,7 +974,7 @@ def _pdf(name: str, data: bytes) -> tuple[bytes, list[str]]:
                         "a new PDF, which leaves such content out, and attach that."
                     ),
                     name=name,
-                    what=", ".join(active),
+                    what=join_items(active, "semicolon"),
                 )
             stripped = _strip_pdf(pdf)
             out = io.BytesIO()

@@ -129,8 +129,7 @@ class _FastChoices:
     a tenth of the server time; the reporter zone's capacity is measured in sealed
     submissions per second on two cores (bench/bench_reporting.py)."""
 
-    input_type = "checkbox"
-    allow_multiple_selected = True
+    input_type: Any  # "checkbox" or "radio", from the Django widget mixed in below
     choices: Any
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
@@ -158,8 +157,7 @@ class TICKS(_FastChoices, forms.CheckboxSelectMultiple):
 
 
 class RADIOS(_FastChoices, forms.RadioSelect):
-    input_type = "radio"
-    allow_multiple_selected = False
+    pass
 
 
 class TextLimitMixin:

@@ -132,7 +132,7 @@ def _signature(po: polib.POFile) -> tuple[Any, ...]:
     meta = tuple(sorted((k, v) for k, v in po.metadata.items() if k not in VOLATILE_FIELDS))
     entries = tuple(
         (e.msgctxt, e.msgid, e.msgid_plural, e.msgstr, tuple(sorted(e.msgstr_plural.items())),
-         tuple(e.flags), tuple(e.occurrences), e.comment, e.tcomment, e.previous_msgid)
+         tuple(e.flags), tuple(e.occurrences), " ".join((e.comment or "").split()), e.tcomment, e.previous_msgid)
         for e in po
     )
     return po.header, meta, entries
