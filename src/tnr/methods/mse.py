@@ -851,6 +851,8 @@ def estimate(
         raise EstimationError(f"ci_level must be between 0 and 1, not {ci_level!r}")
     if fitter not in ("numpy", "statsmodels"):
         raise EstimationError(f"fitter must be 'numpy' or 'statsmodels', not {fitter!r}")
+    if top_models is not None and (not isinstance(top_models, int) or top_models < 0):
+        raise EstimationError(f"top_models must be a whole number >= 0 (0 = all), not {top_models!r}")
     warnings: list[str] = []
     dropped: list[str] = []
     if drop_uninformative:
@@ -886,8 +888,6 @@ def estimate(
             {"model": model_names(models[i], table.lists), "criterion_value": float(crit[i]), "estimate": float(ev.estimate[i])}
             for i in ok_idx[:5]
         ]
-        if top_models is not None and top_models < 0:
-            raise EstimationError(f"top_models must be >= 0 (0 = all), not {top_models}")
         n_top = len(ok_idx) if top_models == 0 else min(len(ok_idx), top_models or DEFAULT_BOOTSTRAP_MODELS)
         candidates = [models[i] for i in ok_idx[:n_top]]
         start_beta = ev.beta[ok_idx[:n_top]]

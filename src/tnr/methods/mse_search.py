@@ -61,6 +61,8 @@ def evaluate(
     n_obs = Y.sum(axis=1)
     with np.errstate(over="ignore"):
         est = np.where(ok, n_obs + np.exp(np.where(ok, fits.beta[:, 0], 0.0)), np.nan)
+    # an estimate that overflows is a fit that ran off to infinity: count it as not converged
+    sc.status[ok & ~np.isfinite(est)] = mse_fit.DID_NOT_CONVERGE
     crit = criterion_values(fits.loglik, masks.sum(axis=1).astype(np.float64), n_obs, criterion)
     crit = np.where(ok & np.isfinite(est), crit, np.nan)
     return Evaluation(sc.status, est, crit, fits.beta, fits.loglik)
