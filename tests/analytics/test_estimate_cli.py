@@ -117,3 +117,12 @@ def test_too_many_models_points_to_downhill(shared_data: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="no such file"):
         run(str(tmp_path / "nope.csv"))
+
+
+def test_models_without_a_finite_estimate_are_excluded_and_said(shared_data: Path) -> None:
+    """Korea: two of the eight two-list models have no finite estimate (one of them gives
+    about 8e10 in a naive fit); the output says so instead of using them."""
+    text = run(str(shared_data / "mse" / "korea_comfort_women_palembang_3lists.csv"), "--bootstrap", "0")
+    assert "8 models considered, 6 fitted" in text
+    assert "Models excluded: 2 no finite estimate" in text
+    assert "Estimated total: 157" in text
