@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -124,6 +125,29 @@ def test_export_only_the_organisations_records(rich: Any, org2: Any) -> None:
     assert [i["id"] for i in doc["incidents"]] == ["INC-1", "INC-2", "INC-3"]
     assert "P-5" not in {p["id"] for p in doc["persons"]}  # only INC-4's target
     assert len(export_json(rich)["incidents"]) == 4
+
+
+def test_persons_of_another_organisation_in_between_stay_out(org: Any, org2: Any, tmp_path: Path) -> None:
+    """Persons are read by key range when their keys are dense: others in the range are skipped."""
+    for i in range(6):
+        for owner, nationality in ((org, "CN"), (org2, "IR")):
+            person = rm.Person.objects.create(organisation=owner, external_id=f"P-{i}", sex="female")
+            person.nationality.set([nationality])
+            person.categories.set(["journalist"] if owner == org else ["lgbti"])
+            incident = rm.Incident.objects.create(
+                organisation=owner, external_id=f"I-{i}", title="t", start_date=dt.date(2020, 1, 1),
+            )
+            rm.Act.objects.create(incident=incident, external_id="A1", target=person, primary_tactic_id="assault")
+    pks = sorted(rm.Person.objects.filter(organisation=org).values_list("pk", flat=True))
+    assert pks[-1] - pks[0] < 2 * len(pks), "the keys should be dense enough to be read as a range"
+    persons = export_json(org)["persons"]
+    assert [(p["id"], p["nationality"], p["categories"]) for p in persons] == [
+        (f"P-{i}", ["CN"], ["journalist"]) for i in range(6)
+    ]
+    export.write_datapackage(_incidents(org), tmp_path / "pkg")
+    with open(tmp_path / "pkg" / "persons.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["id"], r["nationality"], r["categories"]) for r in rows] == [(f"P-{i}", "CN", "journalist") for i in range(6)]
 
 
 # --- Frictionless data package -------------------------------------------------------------------
