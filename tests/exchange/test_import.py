@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +219,19 @@ def test_validate_command(org: Any, tmp_path: Path) -> None:
     bad = write_csv(tmp_path / "bad.csv", [flat_row(location_country="XX")])
     with pytest.raises(CommandError, match=r"bad.csv, row 2, column location_country: unknown country code 'XX'"):
         call_command("validate", str(bad), quiet=True)
+
+
+def test_validate_command_line_reads_no_views(tmp_path: Path) -> None:
+    """``tnr validate`` runs the model checks, not the URL checks that import every view."""
+    good = write_csv(tmp_path / "good.csv", [flat_row()])
+    code = (
+        "import sys; from tnr.cli import main; "
+        f"main(['validate', {str(good)!r}, '--quiet']); "
+        "sys.exit('the URL configuration was imported' if 'tnr.urls' in sys.modules else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "good.csv: valid: 1 rows" in done.stdout
 
 
 def test_simulator_documents_import(org: Any, tmp_path: Path) -> None:

@@ -10,12 +10,13 @@ from tnr.accounts.models import Organisation
 from tnr.core import audit
 from tnr.core.choices import AuditAction
 from tnr.exchange import export
-from tnr.exchange.management.commands._common import get_organisation
+from tnr.exchange.management.commands._common import DATA_COMMAND_CHECKS, get_organisation
 from tnr.records.models import Incident
 
 
 class Command(BaseCommand):
     help = "Export an organisation's incidents as JSON, flat CSV or a Frictionless Data Package."
+    requires_system_checks = DATA_COMMAND_CHECKS
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--format", choices=["json", "csv", "datapackage"], default="json")

@@ -9,11 +9,16 @@ from django.db import transaction
 from tnr.core import audit
 from tnr.core.choices import AuditAction
 from tnr.exchange.importer import ImportFailed, import_file
-from tnr.exchange.management.commands._common import get_organisation, progress_bar
+from tnr.exchange.management.commands._common import (
+    DATA_COMMAND_CHECKS,
+    get_organisation,
+    progress_bar,
+)
 
 
 class Command(BaseCommand):
     help = "Import an exchange file into an organisation, all or nothing."
+    requires_system_checks = DATA_COMMAND_CHECKS
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)

@@ -6,11 +6,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tnr.exchange.importer import validate_file
-from tnr.exchange.management.commands._common import progress_bar
+from tnr.exchange.management.commands._common import DATA_COMMAND_CHECKS, progress_bar
 
 
 class Command(BaseCommand):
     help = "Check an exchange file (CSV, XLSX or JSON; or any file with --mapping) without importing it."
+    requires_system_checks = DATA_COMMAND_CHECKS
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
