@@ -6,7 +6,8 @@ Generates N true incidents with the simulator as one flat CSV (one row per act x
 2.1 rows per incident), cuts its first N/10 and N/2 incidents into smaller files, then
 measures, each step in a fresh process (so that its peak memory is its own):
   * baseline: reading the big CSV with csv.DictReader (the floor any validator pays);
-  * `validate`: rows/s and peak memory at N/10, N/2 and N incidents (memory must stay flat);
+  * `validate`: rows/s and peak memory at N/10, N/2 and N incidents (memory must stay flat),
+    and once more as a user runs it (`tnr validate --quiet FILE`, start-up included);
   * `import` on SQLite and on PostgreSQL: rows/s, incidents/s, peak memory at N/10 and N;
   * export of the imported incidents as a Frictionless data package: seconds, against the
     baseline of dumping the bare incidents table with csv.writer.
@@ -57,8 +58,23 @@ def _backend_cpu() -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
+def run_command_line(path: Path) -> None:
+    """``tnr validate`` as a user runs it, start-up included; print the same JSON line."""
+    wall = time.perf_counter()
+    done = subprocess.run([str(Path(PY).with_name("tnr")), "validate", "--quiet", str(path)],
+                          capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - wall
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rows = int(done.stdout.split(" rows ")[0].rsplit(" ", 1)[1].replace(",", ""))
+    print(json.dumps({"wall": wall, "cpu": child.ru_utime + child.ru_stime, "server_cpu": None, "rows": rows,
+                      "peak_mb": round(child.ru_maxrss / 1024, 1)}))
+
+
 def run_step(mode: str, path: Path, org_slug: str) -> None:
     """Run one step and print one JSON line: wall and CPU seconds, rows, peak memory."""
+    if mode == "command-line":
+        run_command_line(path)
+        return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tnr.settings")
     import django
 
@@ -231,6 +247,9 @@ def main() -> None:
         print(f"  {v_big['wall'] / base['wall']:.2f}x the bare read's wall time, {v_big['cpu'] / base['cpu']:.2f}x its CPU time; "
               f"{verdict(v_big, 50_000)}")
         print(memory_line([v_small, v_half, v_big]))
+        cli = step("command-line", big, env=env_sqlite)
+        print(f"  as a user runs it, `tnr validate --quiet FILE` (start-up included): {seconds(cli)}: {rates(cli)}, "
+              f"peak {cli['peak_mb']} MB")
         targets = [("SQLite", env_sqlite)]
         if pg_available(args.postgres):
             dbname = args.postgres.rsplit("/", 1)[-1]
