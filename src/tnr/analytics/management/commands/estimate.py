@@ -34,6 +34,9 @@ def _positive(text: str) -> int:
 
 
 class Command(BaseCommand):
+    # Reads a file and computes; it touches neither the database nor the URLs, so Django's
+    # system checks (which import every view) would only delay the first line of output.
+    requires_system_checks: list[str] = []
     help = (
         "Estimate the total number of cases, recorded or not, from a capture-history table "
         "(one 0/1 column per list, then 'count'; one row per history) by multiple systems "
