@@ -128,7 +128,7 @@ def test_export_only_the_organisations_records(rich: Any, org2: Any) -> None:
 
 
 def test_persons_of_another_organisation_in_between_stay_out(org: Any, org2: Any, tmp_path: Path) -> None:
-    """Persons are read by key range when their keys are dense: others in the range are skipped."""
+    """Persons of another organisation whose keys lie between ours never reach our export."""
     for i in range(6):
         for owner, nationality in ((org, "CN"), (org2, "IR")):
             person = rm.Person.objects.create(organisation=owner, external_id=f"P-{i}", sex="female")
@@ -138,8 +138,6 @@ def test_persons_of_another_organisation_in_between_stay_out(org: Any, org2: Any
                 organisation=owner, external_id=f"I-{i}", title="t", start_date=dt.date(2020, 1, 1),
             )
             rm.Act.objects.create(incident=incident, external_id="A1", target=person, primary_tactic_id="assault")
-    pks = sorted(rm.Person.objects.filter(organisation=org).values_list("pk", flat=True))
-    assert pks[-1] - pks[0] < 2 * len(pks), "the keys should be dense enough to be read as a range"
     persons = export_json(org)["persons"]
     assert [(p["id"], p["nationality"], p["categories"]) for p in persons] == [
         (f"P-{i}", ["CN"], ["journalist"]) for i in range(6)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -151,33 +150,24 @@ def person_dicts(pks: list[int], *, full: bool = True) -> Iterator[tuple[int, di
     """
     for i in range(0, len(pks), CHUNK):
         part = pks[i : i + CHUNK]
-        # Sorted, dense keys (a data package's persons) are read as a key range, skipping
-        # the persons in it that are not asked for: an IN list of 2,000 keys cost Django more
-        # than the query. Sparse keys (the targets of a few incidents) keep the IN list.
-        low, high = part[0], part[-1]
-        if all(a < b for a, b in itertools.pairwise(part)) and high - low < 2 * len(part):
-            persons_of: dict[str, Any] = {"pk__gte": low, "pk__lte": high}
-            in_range: dict[str, Any] = {"person_id__gte": low, "person_id__lte": high}
-        else:
-            persons_of, in_range = {"pk__in": part}, {"person_id__in": part}
         persons = {
-            row[0]: row[1:] for row in rm.Person.objects.filter(**persons_of).values_list("pk", *PROFILE_FIELDS)
+            row[0]: row[1:] for row in rm.Person.objects.filter(pk__in=part).values_list("pk", *PROFILE_FIELDS)
         }
         nationality = _grouped(
-            PERSON_NATIONALITY.objects.filter(**in_range).order_by("person_id", "country_id")
+            PERSON_NATIONALITY.objects.filter(person_id__in=part).order_by("person_id", "country_id")
             .values_list("person_id", "country_id")
         )
         categories = _grouped(
-            PERSON_CATEGORIES.objects.filter(**in_range).order_by("person_id", "targetcategory_id")
+            PERSON_CATEGORIES.objects.filter(person_id__in=part).order_by("person_id", "targetcategory_id")
             .values_list("person_id", "targetcategory_id")
         )
         if full:
             relations = _grouped(
-                rm.PersonRelation.objects.filter(**in_range).order_by("pk")
+                rm.PersonRelation.objects.filter(person_id__in=part).order_by("pk")
                 .values_list("person_id", "type", "related__external_id")
             )
             consents = _grouped(
-                rm.Consent.objects.filter(**in_range).order_by("pk").values_list(
+                rm.Consent.objects.filter(person_id__in=part).order_by("pk").values_list(
                     "person_id", "scope", "obtained", "obtained_on", "permitted_sharing", "withdrawn_on"
                 )
             )
@@ -273,11 +263,6 @@ def write_json(incidents: QuerySet[rm.Incident], out: IO[str], *, organisation: 
     return counts
 
 
-# The first characters a cell needing neutralise_formula can start with: the cheap test first
-# (a data package has millions of cells; the regular expression cost a tenth of an export).
-_FORMULA_START = frozenset("'=+-@\t\r")
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -286,7 +271,7 @@ def _cell(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
-        return s.neutralise_formula(value) if value[:1] in _FORMULA_START else value
+        return s.neutralise_formula(value)
     if isinstance(value, list):
         return s.LIST_SEPARATOR.join(value)
     return str(value)
