@@ -89,15 +89,16 @@ def assess(request: HttpRequest) -> HttpResponse:
 
 # --- the report ---------------------------------------------------------------------------------
 
-STEPS: list[tuple[str, type[forms.Form], Any]] = [
-    ("recipient", f.RecipientForm, None),
-    ("what", f.WhatForm, None),
-    ("when", f.WhenWhereForm, None),
-    ("whom", f.WhomForm, None),
-    ("evidence", f.EvidenceForm, None),
-    ("you", f.YouForm, None),
-]
-STEP_NAMES = frozenset(name for name, _form, _x in STEPS)
+# The report's steps, in order ("recipient" only when several organisations receive reports).
+STEPS: dict[str, type[forms.Form]] = {
+    "recipient": f.RecipientForm,
+    "what": f.WhatForm,
+    "when": f.WhenWhereForm,
+    "whom": f.WhomForm,
+    "evidence": f.EvidenceForm,
+    "you": f.YouForm,
+}
+STEP_NAMES = frozenset(STEPS)
 
 
 def _titles() -> dict[str, str]:
@@ -112,12 +113,12 @@ def _titles() -> dict[str, str]:
 
 
 def _steps(recipients: list[Organisation]) -> list[str]:
-    names = [name for name, _form, _x in STEPS]
+    names = list(STEPS)
     return names if len(recipients) > 1 else names[1:]
 
 
 def _form_for(step: str, recipients: list[Organisation], data: Any = None, files: Any = None, initial: Any = None) -> forms.Form:
-    cls = {name: form for name, form, _x in STEPS}[step]
+    cls = STEPS[step]
     kwargs: dict[str, Any] = {"initial": initial}
     if cls is f.RecipientForm:
         kwargs["recipients"] = recipients
@@ -339,7 +340,6 @@ def thread(request: HttpRequest) -> HttpResponse:
         return _to_followup(request)
     form = f.MessageForm()
     notice = ""
-    status = 200
     if request.method == "POST":
         form = f.MessageForm(request.POST)
         if form.is_valid():
@@ -362,7 +362,7 @@ def thread(request: HttpRequest) -> HttpResponse:
         "status_label": ReportStatus(opened.report.status).label,
         "accepted_files": ACCEPTED, "max_files": settings.TNR_REPORT_MAX_FILES,
         "summary": assessment.describe_answers(opened.answers),
-    }, status=status)
+    })
     access.remember(response, granted)  # idle timer restarts
     return response
 
